@@ -1,0 +1,224 @@
+"""The `frontdesk` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from frontdesk.db import DatabaseError
+from frontdesk.runtime import Runtime, build_runtime, ingest_demo_if_empty
+from frontdesk.settings import Settings
+from knowledge.base import IngestProgress
+from knowledge.documents import MetadataValue
+from knowledge.errors import KnowledgeError
+
+app = typer.Typer(help="Frontdesk: self-hosted AI customer support.", no_args_is_help=True, add_completion=False)
+documents_app = typer.Typer(help="List and delete knowledge-base documents.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure quality on data sets.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(documents_app, name="documents")
+app.add_typer(eval_app, name="eval")
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"FRONTDESK_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise _fail(f"invalid settings: {problems}") from exc
+
+
+def _runtime() -> Runtime:
+    try:
+        return build_runtime(_settings())
+    except (DatabaseError, KnowledgeError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _parse_filters(values: list[str]) -> dict[str, MetadataValue]:
+    filters: dict[str, MetadataValue] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise _fail(f"--filter takes key=value, got {item!r}", code=2)
+        filters[key.strip()] = value.strip()
+    return filters
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (FRONTDESK_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (FRONTDESK_PORT).")] = None,
+) -> None:
+    """Start the service (ingesting the demo help centre into an empty knowledge base)."""
+    import uvicorn
+
+    from frontdesk.app import create_app
+
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runtime = _runtime()
+    report = ingest_demo_if_empty(runtime)
+    if report is not None:
+        out.print(f"Ingested the demo knowledge base: {len(report.added)} documents.")
+    host, port = host or settings.host, port or settings.port
+    out.print(f"Frontdesk on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(runtime=runtime), host=host, port=port, log_level=settings.log_level)
+
+
+@app.command()
+def ingest(
+    sources: Annotated[list[str], typer.Argument(help="Files, folders, URLs or sitemap URLs.")],
+    prune: Annotated[bool, typer.Option(help="Delete documents that vanished from a re-ingested source.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Ingest documents into the knowledge base (incremental: unchanged documents are skipped)."""
+    runtime = _runtime()
+    settings = runtime.settings
+    with (
+        httpx.Client(timeout=settings.http_timeout, follow_redirects=True) as client,
+        Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+            disable=as_json or not err.is_terminal,
+        ) as bar,
+    ):
+        task = bar.add_task("embedding chunks", total=None)
+
+        def on_progress(p: IngestProgress) -> None:
+            bar.update(task, completed=p.done, total=p.total)
+
+        report = runtime.knowledge.ingest(sources, prune=prune, progress=on_progress, http=client)
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+    else:
+        out.print(
+            f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
+            f"deleted {len(report.deleted)}, failed {len(report.failed)}; "
+            f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f} s"
+        )
+        for failure in report.failed:
+            err.print(f"[yellow]skipped[/] {failure.source}: {failure.reason}", highlight=False)
+    if report.failed and not (report.added or report.updated or report.unchanged):
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="How many passages.")] = 5,
+    filters: Annotated[list[str] | None, typer.Option("--filter", help="key=value metadata filter.")] = None,
+    history: Annotated[
+        list[str] | None, typer.Option("--history", help="Earlier customer turns, oldest first.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Search the knowledge base."""
+    from knowledge.documents import Turn
+
+    if not question.strip():
+        raise _fail("the question is empty", code=2)
+    runtime = _runtime()
+    turns = [Turn(role="customer", text=text) for text in history or []]
+    passages = runtime.knowledge.search(question, history=turns, k=k, filters=_parse_filters(filters or []) or None)
+    if as_json:
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        "score": round(p.score, 4),
+                        "document_id": p.citation.document_id,
+                        "title": p.citation.title,
+                        "section": p.citation.section,
+                        "url": p.citation.url,
+                        "text": p.text,
+                    }
+                    for p in passages
+                ]
+            )
+        )
+        return
+    if not passages:
+        out.print("No passages found.")
+    for rank, p in enumerate(passages, start=1):
+        where = " > ".join(part for part in (p.citation.title, p.citation.section) if part)
+        out.print(f"[bold]{rank}. {where}[/]  (score {p.score:.2f})", highlight=False)
+        out.print(f"   {p.citation.url or p.citation.document_id}", style="dim", highlight=False)
+        out.print(f"   {p.text[:400]}", highlight=False)
+
+
+@documents_app.command("list")
+def documents_list(
+    limit: Annotated[int, typer.Option(min=1)] = 100, offset: Annotated[int, typer.Option(min=0)] = 0
+) -> None:
+    """List ingested documents."""
+    runtime = _runtime()
+    for info in runtime.knowledge.documents(limit=limit, offset=offset):
+        out.print(f"{info.id}\t{info.title}\t{info.chunk_count} chunks", highlight=False)
+
+
+@documents_app.command("delete")
+def documents_delete(document_ids: Annotated[list[str], typer.Argument(help="Document ids.")]) -> None:
+    """Delete documents by id."""
+    runtime = _runtime()
+    deleted = runtime.knowledge.delete(document_ids)
+    out.print(f"deleted {deleted} of {len(document_ids)}")
+    if deleted < len(document_ids):
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema."""
+    _runtime()
+    out.print("database is at the newest schema")
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    kb: Annotated[Path, typer.Option(help="Knowledge base as JSONL.", exists=True, dir_okay=False, readable=True)],
+    questions: Annotated[
+        Path, typer.Option(help="Questions or dialogue turns as JSONL.", exists=True, dir_okay=False, readable=True)
+    ],
+) -> None:
+    """Measure retrieval (lexical, dense, Frontdesk) and print one JSON object."""
+    import tempfile
+
+    from evaluation.retrieval import run_retrieval_eval
+    from knowledge.embeddings import SentenceTransformerEmbedder
+
+    settings = _settings()
+    try:
+        embedder = SentenceTransformerEmbedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
+        with tempfile.TemporaryDirectory(prefix="frontdesk-eval-") as tmp:
+            result = run_retrieval_eval(kb, questions, embedder=embedder, workdir=Path(tmp))
+    except (KnowledgeError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    app()

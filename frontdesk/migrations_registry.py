@@ -1,0 +1,12 @@
+"""The SQLAlchemy metadata of every part, for migrations."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+
+def all_metadata() -> list[sa.MetaData]:
+    """The metadata of every part that owns tables."""
+    from knowledge.catalog import metadata as knowledge_metadata
+
+    return [knowledge_metadata]

@@ -1,0 +1,84 @@
+"""Shared fixtures: the embedding model (loaded once), databases (SQLite and PostgreSQL) and servers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from frontdesk import db
+from knowledge.embeddings import SentenceTransformerEmbedder
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+POSTGRES_ADMIN_URL = os.environ.get("FRONTDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_HELP = (
+    "PostgreSQL is not answering on 127.0.0.1:5432 (database 'test', trust auth). Start it with: "
+    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    """The real offline all-MiniLM-L6-v2 model, loaded once per test session."""
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"the shared data sets are missing: expected {SHARED_DATA} beside the checkout")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"frontdesk_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"{POSTGRES_HELP}\n({exc.orig})")
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """A migrated engine, once on SQLite and once on PostgreSQL (tables emptied after the test)."""
+    if request.param == "sqlite":
+        eng = db.create_engine(f"sqlite:///{tmp_path / 'frontdesk.db'}")
+        db.upgrade(eng)
+        yield eng
+        eng.dispose()
+        return
+    url = request.getfixturevalue("postgres_url")
+    eng = db.create_engine(url)
+    db.upgrade(eng)
+    try:
+        yield eng
+    finally:
+        with eng.begin() as conn:
+            conn.execute(sa.text("TRUNCATE kb_chunks, kb_documents, kb_revision"))
+        eng.dispose()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run in which no test passed fails loudly instead of passing silently."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    passed = len(reporter.stats.get("passed", [])) if reporter is not None else 0
+    if passed == 0 and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        if reporter is not None:
+            reporter.write_line("error: no test passed in this run (nothing selected, or everything skipped)", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
