@@ -54,12 +54,15 @@ def chunk_document(document: Document, config: ChunkingConfig | None = None) -> 
         for piece in _split_long(text, config.maximum):
             if groups and groups[-1][0] == block.headings:
                 size = sum(len(p) + 2 for p in groups[-1][1])
-                if size < config.minimum or size + len(piece) <= config.target:
+                fits = size + len(piece) <= config.maximum
+                if fits and (size < config.minimum or size + len(piece) <= config.target):
                     groups[-1][1].append(piece)
                     continue
             groups.append((block.headings, [piece]))
     chunks: list[Chunk] = []
     for index, (headings, pieces) in enumerate(groups):
+        if headings and headings[0].strip().casefold() == document.title.strip().casefold():
+            headings = headings[1:]
         chunks.append(
             Chunk(
                 id=f"{document.id}#{index}",
