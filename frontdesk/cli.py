@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import httpx
 import typer
@@ -33,9 +33,10 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """Print a clear error and leave with `code`."""
     err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
+    raise typer.Exit(code)
 
 
 def _settings() -> Settings:
@@ -43,14 +44,14 @@ def _settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = "; ".join(f"FRONTDESK_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        raise _fail(f"invalid settings: {problems}") from exc
+        _fail(f"invalid settings: {problems}")
 
 
 def _runtime() -> Runtime:
     try:
         return build_runtime(_settings())
     except (DatabaseError, KnowledgeError) as exc:
-        raise _fail(str(exc)) from exc
+        _fail(str(exc))
 
 
 def _parse_filters(values: list[str]) -> dict[str, MetadataValue]:
@@ -58,7 +59,7 @@ def _parse_filters(values: list[str]) -> dict[str, MetadataValue]:
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise _fail(f"--filter takes key=value, got {item!r}", code=2)
+            _fail(f"--filter takes key=value, got {item!r}", code=2)
         filters[key.strip()] = value.strip()
     return filters
 
@@ -139,7 +140,7 @@ def search(
     from knowledge.documents import Turn
 
     if not question.strip():
-        raise _fail("the question is empty", code=2)
+        _fail("the question is empty", code=2)
     runtime = _runtime()
     turns = [Turn(role="customer", text=text) for text in history or []]
     passages = runtime.knowledge.search(question, history=turns, k=k, filters=_parse_filters(filters or []) or None)
@@ -176,7 +177,7 @@ def documents_list(
     """List ingested documents."""
     runtime = _runtime()
     for info in runtime.knowledge.documents(limit=limit, offset=offset):
-        out.print(f"{info.id}\t{info.title}\t{info.chunk_count} chunks", highlight=False)
+        typer.echo(f"{info.id}\t{info.title}\t{info.chunk_count} chunks")
 
 
 @documents_app.command("delete")
@@ -215,7 +216,7 @@ def eval_retrieval(
         with tempfile.TemporaryDirectory(prefix="frontdesk-eval-") as tmp:
             result = run_retrieval_eval(kb, questions, embedder=embedder, workdir=Path(tmp))
     except (KnowledgeError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        _fail(str(exc))
     sys.stdout.write(json.dumps(result) + "\n")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -85,7 +85,9 @@ class InMemoryVectorStore:
     def delete_documents(self, document_ids: Sequence[str]) -> None:
         wanted = set(document_ids)
         with self._lock:
-            self._remove({cid for cid, meta in zip(self._ids, self._meta, strict=True) if meta["document_id"] in wanted})
+            self._remove(
+                {cid for cid, meta in zip(self._ids, self._meta, strict=True) if meta["document_id"] in wanted}
+            )
 
     def query(self, embedding: Matrix, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         with self._lock:
@@ -93,9 +95,7 @@ class InMemoryVectorStore:
                 return []
             scores = self._matrix @ np.asarray(embedding, dtype=np.float32).reshape(-1)
             if filters:
-                mask = np.array(
-                    [all(meta.get(key) == value for key, value in filters.items()) for meta in self._meta]
-                )
+                mask = np.array([all(meta.get(key) == value for key, value in filters.items()) for meta in self._meta])
                 scores = np.where(mask, scores, -np.inf)
             k = min(k, len(self._ids))
             top = np.argpartition(-scores, k - 1)[:k]
@@ -134,7 +134,9 @@ class ChromaVectorStore:
         upsert_batch: int = 1000,
     ) -> None:
         if (path is None) == (host is None):
-            msg = f"give exactly one of path (embedded Chroma) or host (Chroma server); got path={path!r}, host={host!r}"
+            msg = (
+                f"give exactly one of path (embedded Chroma) or host (Chroma server); got path={path!r}, host={host!r}"
+            )
             raise ValueError(msg)
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -172,7 +174,8 @@ class ChromaVectorStore:
     def delete_documents(self, document_ids: Sequence[str]) -> None:
         ids = list(document_ids)
         for start in range(0, len(ids), self._upsert_batch):
-            self._collection.delete(where={"document_id": {"$in": ids[start : start + self._upsert_batch]}})
+            where = cast(Any, {"document_id": {"$in": ids[start : start + self._upsert_batch]}})
+            self._collection.delete(where=where)
 
     def query(self, embedding: Matrix, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         count = self._collection.count()

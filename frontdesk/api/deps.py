@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -10,8 +11,6 @@ from fastapi import Depends, HTTPException, Request, status
 from frontdesk.runtime import Runtime
 from frontdesk.settings import Settings, get_settings
 from knowledge.base import KnowledgeBase
-
-_LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -28,12 +27,18 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 KnowledgeDep = Annotated[KnowledgeBase, Depends(get_knowledge)]
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def require_admin(request: Request, settings: SettingsDep) -> None:
     """Changes to the knowledge base need the admin token, or a loopback client when none is set."""
     token = settings.admin_token
     if token is None:
-        host = request.client.host if request.client else ""
-        if host not in _LOOPBACK:
+        if not _is_loopback(request.client.host if request.client else ""):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 "changing the knowledge base from another host needs FRONTDESK_ADMIN_TOKEN to be set",
