@@ -165,9 +165,7 @@ class Catalog:
                 self._bump(conn)
         return int(deleted or 0)
 
-    def documents(
-        self, *, origin: str | None = None, limit: int | None = None, offset: int = 0
-    ) -> list[DocumentInfo]:
+    def documents(self, *, origin: str | None = None, limit: int | None = None, offset: int = 0) -> list[DocumentInfo]:
         """Documents ordered by id, optionally those ingested from one origin only."""
         query = sa.select(documents_table).order_by(documents_table.c.id).offset(offset)
         if origin is not None:

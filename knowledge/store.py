@@ -178,12 +178,9 @@ class ChromaVectorStore:
             self._collection.delete(where=where)
 
     def query(self, embedding: Matrix, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        count = self._collection.count()
-        if count == 0:
-            return []
         result = self._collection.query(
             query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
-            n_results=min(k, count),
+            n_results=k,
             where=_where(filters),
             include=["distances"],
         )
