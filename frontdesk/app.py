@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from frontdesk import __version__, db
+from frontdesk.api import conversations as conversation_routes
 from frontdesk.api import knowledge as knowledge_routes
 from frontdesk.runtime import Runtime, build_runtime, ingest_demo_if_empty
 from frontdesk.settings import Settings, get_settings
@@ -86,6 +87,7 @@ def create_app(
         )
 
     app.include_router(knowledge_routes.router)
+    app.include_router(conversation_routes.router)
     return app
 
 

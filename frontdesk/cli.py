@@ -19,6 +19,7 @@ from frontdesk.runtime import Runtime, build_runtime, ingest_demo_if_empty
 from frontdesk.settings import Settings
 from knowledge.base import IngestProgress
 from knowledge.documents import MetadataValue
+from knowledge.embeddings import SentenceTransformerEmbedder
 from knowledge.errors import KnowledgeError
 
 app = typer.Typer(help="Frontdesk: self-hosted AI customer support.", no_args_is_help=True, add_completion=False)
@@ -208,16 +209,130 @@ def eval_retrieval(
     import tempfile
 
     from evaluation.retrieval import run_retrieval_eval
-    from knowledge.embeddings import SentenceTransformerEmbedder
 
-    settings = _settings()
+    embedder = _embedder()
     try:
-        embedder = SentenceTransformerEmbedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
         with tempfile.TemporaryDirectory(prefix="frontdesk-eval-") as tmp:
             result = run_retrieval_eval(kb, questions, embedder=embedder, workdir=Path(tmp))
     except (KnowledgeError, ValueError) as exc:
         _fail(str(exc))
     sys.stdout.write(json.dumps(result) + "\n")
+
+
+@eval_app.command("intents")
+def eval_intents(
+    train: Annotated[Path, typer.Option(help="Labelled messages (text,label CSV).", exists=True, dir_okay=False)],
+    test: Annotated[Path, typer.Option(help="Labelled messages to measure on.", exists=True, dir_okay=False)],
+    skills: Annotated[
+        Path | None, typer.Option(help="Skill map JSON (adds skill_accuracy).", exists=True, dir_okay=False)
+    ] = None,
+) -> None:
+    """Train an intent classifier on one file, measure it on another, print one JSON object."""
+    from agent.intents import IntentDataError
+    from evaluation.intents import run_intents_eval
+
+    embedder = _embedder()
+    try:
+        result = run_intents_eval(train, test, skills_json=skills, embedder=embedder)
+    except (IntentDataError, ValueError) as exc:
+        _fail(str(exc))
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+@eval_app.command("dialogues")
+def eval_dialogues(
+    kb: Annotated[Path, typer.Option(help="Knowledge base as JSONL.", exists=True, dir_okay=False)],
+    turns: Annotated[Path, typer.Option(help="Dialogue turns as JSONL.", exists=True, dir_okay=False)],
+) -> None:
+    """Replay dialogue turns through the offline agent and print one JSON object."""
+    import tempfile
+
+    from evaluation.dialogues import run_dialogue_eval
+
+    embedder = _embedder()
+    try:
+        with tempfile.TemporaryDirectory(prefix="frontdesk-eval-") as tmp:
+            result = run_dialogue_eval(kb, turns, embedder=embedder, workdir=Path(tmp))
+    except (KnowledgeError, ValueError) as exc:
+        _fail(str(exc))
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+@app.command("train-intents")
+def train_intents(
+    data: Annotated[Path, typer.Argument(help="Labelled messages (text,label CSV; 'oos' marks out of scope).")],
+    output: Annotated[
+        Path | None, typer.Option(help="Folder to save the model in (default: <data_dir>/intents).")
+    ] = None,
+) -> None:
+    """Train the intent classifier and save it where the service loads it at start."""
+    from agent.intents import IntentClassifier, IntentDataError, load_labelled_csv
+
+    settings = _settings()
+    target = output or settings.data_dir / "intents"
+    embedder = _embedder()
+    try:
+        messages = load_labelled_csv(data)
+        classifier = IntentClassifier.train(messages.texts, messages.labels, embedder=embedder)
+    except (IntentDataError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    classifier.save(target)
+    out.print(f"saved an intent model of {len(classifier.intents)} intents to {target}", highlight=False)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The customer's message.")],
+    conversation: Annotated[
+        str | None, typer.Option(help="Conversation id to continue (kept in the database).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole AgentReply as JSON.")] = False,
+) -> None:
+    """Ask the agent, as a customer would; the answer streams as it is written."""
+    import uuid
+
+    import anyio
+
+    from agent.types import AgentReply
+    from frontdesk.inbox import reply_details
+
+    if not question.strip():
+        _fail("the question is empty", code=2)
+    runtime = _runtime()
+    conversation_id = conversation or f"cli-{uuid.uuid4().hex[:12]}"
+
+    async def run() -> AgentReply:
+        final: AgentReply | None = None
+        async for event in runtime.inbox.handle_stream(conversation_id, question, channel="cli"):
+            if isinstance(event, AgentReply):
+                final = event
+            elif not as_json:
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+        assert final is not None
+        return final
+
+    reply = anyio.run(run)
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"conversation": conversation_id, "text": reply.text, **reply_details(reply)}) + "\n"
+        )
+        return
+    sys.stdout.write("\n")
+    for number, citation in enumerate(reply.citations, start=1):
+        where = " > ".join(part for part in (citation.title, citation.section) if part)
+        out.print(f"[{number}] {where} {citation.url or citation.document_id}", style="dim", highlight=False)
+    if reply.escalation is not None:
+        out.print(f"(handed to a person: {reply.escalation.reason.value})", style="yellow", highlight=False)
+    out.print(f"(conversation {conversation_id})", style="dim", highlight=False)
+
+
+def _embedder() -> SentenceTransformerEmbedder:
+    settings = _settings()
+    try:
+        return SentenceTransformerEmbedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
+    except KnowledgeError as exc:
+        _fail(str(exc))
 
 
 def main() -> None:

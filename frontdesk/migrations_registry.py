@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 def all_metadata() -> list[sa.MetaData]:
     """The metadata of every part that owns tables."""
+    from frontdesk.conversations import metadata as conversations_metadata
     from knowledge.catalog import metadata as knowledge_metadata
 
-    return [knowledge_metadata]
+    return [knowledge_metadata, conversations_metadata]

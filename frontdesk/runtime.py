@@ -8,7 +8,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from agent.agent import AgentConfig, AgentDeps, SupportAgent
+from agent.escalation import EscalationPolicy
+from agent.extractive import ExtractiveWriter
+from agent.intents import IntentClassifier
+from agent.skills import SkillMap
+from agent.types import AnswerWriter, QuestionRewriter
 from frontdesk import db
+from frontdesk.conversations import ConversationStore
+from frontdesk.inbox import Inbox
 from frontdesk.settings import Settings
 from knowledge.base import IngestReport, KnowledgeBase
 from knowledge.catalog import Catalog
@@ -29,6 +37,9 @@ class Runtime:
     store: VectorStore
     embedder: Embedder
     knowledge: KnowledgeBase
+    agent: SupportAgent
+    inbox: Inbox
+    chat_model: object | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -55,7 +66,60 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
     if embedder is None:
         embedder = SentenceTransformerEmbedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
     knowledge = KnowledgeBase(catalog=Catalog(engine), store=store, embedder=embedder)
-    return Runtime(settings=settings, engine=engine, store=store, embedder=embedder, knowledge=knowledge)
+    agent, policy, chat_model = build_agent(settings, knowledge, embedder)
+    inbox = Inbox(ConversationStore(engine), agent, policy)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        store=store,
+        embedder=embedder,
+        knowledge=knowledge,
+        agent=agent,
+        inbox=inbox,
+        chat_model=chat_model,
+    )
+
+
+def build_agent(
+    settings: Settings, knowledge: KnowledgeBase, embedder: Embedder
+) -> tuple[SupportAgent, EscalationPolicy, object | None]:
+    """The support agent: Gemini when a key is set, the offline writer otherwise; intents when trained."""
+    skills = SkillMap.from_file(settings.skill_map) if settings.skill_map is not None else None
+    policy = EscalationPolicy.from_file(
+        settings.escalation_policy,
+        skill_for=skills.skill_for if skills is not None else None,
+        always_escalate=skills.always_escalate if skills is not None else None,
+    )
+    intent_dir = settings.resolved_intent_model
+    intents = IntentClassifier.load(intent_dir, embedder=embedder) if intent_dir is not None else None
+    writer: AnswerWriter | None = None
+    rewriter: QuestionRewriter | None = None
+    chat_model = None
+    if settings.gemini_api_key is not None:
+        from agent.llm import LLMAnswerWriter, LLMQuestionRewriter, build_gemini_chat_model
+
+        chat_model = build_gemini_chat_model(
+            settings.gemini_api_key.get_secret_value(),
+            settings.gemini_model,
+            base_url=settings.gemini_base_url,
+            timeout=settings.gemini_timeout,
+            max_retries=settings.gemini_max_retries,
+            thinking_budget=settings.gemini_thinking_budget,
+        )
+        whole = settings.gemini_timeout * (settings.gemini_max_retries + 1) + 5
+        writer = LLMAnswerWriter(chat_model, timeout=whole)
+        rewriter = LLMQuestionRewriter(chat_model, timeout=settings.gemini_timeout)
+    deps = AgentDeps(
+        knowledge=knowledge,
+        policy=policy,
+        writer=writer,
+        rewriter=rewriter,
+        offline=ExtractiveWriter(embedder=embedder),
+        intents=intents,
+        skills=skills,
+        config=AgentConfig(min_confidence=settings.answer_min_confidence),
+    )
+    return SupportAgent(deps), policy, chat_model
 
 
 def ingest_demo_if_empty(runtime: Runtime) -> IngestReport | None:

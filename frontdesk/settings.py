@@ -32,6 +32,18 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(default=64, ge=1, le=4096)
     gemini_api_key: SecretStr | None = None
     gemini_model: str = "gemini-2.5-flash"
+    gemini_base_url: str | None = Field(default=None, description="Another Gemini endpoint (a proxy; tests).")
+    gemini_timeout: float = Field(default=12.0, gt=0, description="Seconds for one Gemini request.")
+    gemini_max_retries: int = Field(default=1, ge=0, le=5)
+    gemini_thinking_budget: int | None = Field(default=0, description="0 = no thinking (fast); -1 = model decides.")
+    escalation_policy: Path | None = Field(default=None, description="Escalation policy JSON; default: shipped one.")
+    intent_model: Path | None = Field(
+        default=None, description="Folder of a trained intent model; default <data_dir>/intents when it exists."
+    )
+    skill_map: Path | None = Field(default=None, description="Skill map JSON (intents to skills and priorities).")
+    answer_min_confidence: float = Field(
+        default=0.35, ge=0, le=1, description="Retrieval confidence below which the agent does not answer."
+    )
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token for changing the knowledge base over HTTP; unset = loopback only."
     )
@@ -73,6 +85,13 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'frontdesk.db').as_posix()}"
+
+    @property
+    def resolved_intent_model(self) -> Path | None:
+        if self.intent_model is not None:
+            return self.intent_model
+        default = self.data_dir / "intents"
+        return default if default.is_dir() else None
 
     @property
     def resolved_chroma_path(self) -> Path:

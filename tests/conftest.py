@@ -70,7 +70,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine
         yield eng
     finally:
         with eng.begin() as conn:
-            conn.execute(sa.text("TRUNCATE kb_chunks, kb_documents, kb_revision"))
+            conn.execute(sa.text("TRUNCATE kb_chunks, kb_documents, kb_revision, messages, conversations"))
         eng.dispose()
 
 

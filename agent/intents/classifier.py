@@ -1,0 +1,239 @@
+"""The intent classifier: MiniLM with fine-tuned top layers and a cosine head, and an explicit out-of-scope outcome.
+
+A message is out of scope when the head's best class is the `oos` class (if the training data had one),
+or when it lies too far from every in-scope training message: the mean cosine similarity of its nearest
+training messages, in the untouched encoder's space, is below a threshold calibrated by leave-one-out on
+the training messages so that `in_scope_acceptance` of unseen in-scope messages would be accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from agent.intents.data import OOS_LABEL, IntentDataError, normalise_label
+from agent.intents.encoder import IntentEncoder, Matrix
+from agent.intents.rejection import knn_scores, leave_one_out_knn_scores
+from agent.intents.training import IntentConfig, fine_tune, torch_threads
+from knowledge.embeddings import Embedder, resolve_model_path
+
+FORMAT_VERSION = 1
+METADATA_FILE = "intents.json"
+TENSORS_FILE = "intents.safetensors"
+ALTERNATIVES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class IntentPrediction:
+    """The intent of one message.
+
+    `intent` is an intent name, or `OOS_LABEL` when the message is out of scope. `confidence` is the
+    probability of that intent, or for out-of-scope messages one minus the probability of the best
+    in-scope intent. `alternatives` are the next most likely in-scope intents with their probabilities
+    (for an out-of-scope message, the most likely ones).
+    """
+
+    intent: str
+    confidence: float
+    out_of_scope: bool
+    alternatives: list[tuple[str, float]]
+
+
+class IntentClassifier:
+    """Classifies customer messages into intents, or declares them out of scope."""
+
+    def __init__(
+        self,
+        *,
+        encoder: IntentEncoder,
+        embedder: Embedder,
+        labels: Sequence[str],
+        head: Matrix,
+        bank: Matrix,
+        threshold: float,
+        config: IntentConfig,
+        summary: dict[str, float | int | str] | None = None,
+    ) -> None:
+        if head.shape != (len(labels), encoder.dimension):
+            msg = f"the head has shape {head.shape}; expected ({len(labels)}, {encoder.dimension})"
+            raise ValueError(msg)
+        self._encoder = encoder
+        self._embedder = embedder
+        self.base_model = embedder.name
+        self.labels = list(labels)
+        self._head = np.ascontiguousarray(head, dtype=np.float32)
+        self._bank = np.ascontiguousarray(bank, dtype=np.float32)
+        self.threshold = float(threshold)
+        self.config = config
+        self.summary: dict[str, float | int | str] = dict(summary or {})
+        self._oos_index = self.labels.index(OOS_LABEL) if OOS_LABEL in self.labels else None
+        self._in_scope = np.array([label != OOS_LABEL for label in self.labels])
+
+    @property
+    def intents(self) -> list[str]:
+        """The in-scope intents the classifier knows."""
+        return [label for label in self.labels if label != OOS_LABEL]
+
+    @classmethod
+    def train(
+        cls,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        embedder: Embedder,
+        config: IntentConfig | None = None,
+    ) -> IntentClassifier:
+        """Train on labelled messages; `oos` (or `NO_NODES_DETECTED`) labels mark out-of-scope examples.
+
+        The encoder is the embedder's model (by name); its top layers are fine-tuned, the embedder itself is
+        left untouched. Raises `IntentDataError` when the data cannot train a classifier.
+        """
+        config = config or IntentConfig()
+        if len(texts) != len(labels):
+            msg = f"got {len(texts)} texts but {len(labels)} labels"
+            raise IntentDataError(msg)
+        normalised = [normalise_label(label) for label in labels]
+        classes = sorted(set(normalised))
+        in_scope = [label for label in classes if label != OOS_LABEL]
+        if len(in_scope) < 2:
+            msg = f"training needs at least two in-scope intents, got {in_scope!r}"
+            raise IntentDataError(msg)
+        started = time.perf_counter()
+        with torch_threads(config.threads):
+            encoder = IntentEncoder(
+                resolve_model_path(embedder.name),
+                max_seq_length=config.max_seq_length,
+                tuned_layers=config.tuned_layers,
+            )
+            states, base = encoder.lower_states(list(texts))
+            index = {label: i for i, label in enumerate(classes)}
+            head = fine_tune(encoder, states, [index[label] for label in normalised], len(classes), config)
+        keep = np.array([label != OOS_LABEL for label in normalised])
+        bank = base[keep]
+        kept_texts = [text for text, flag in zip(texts, keep, strict=True) if flag]
+        loo = leave_one_out_knn_scores(bank, kept_texts, config.neighbours)
+        threshold = float(np.quantile(loo, 1.0 - config.in_scope_acceptance))
+        summary: dict[str, float | int | str] = {
+            "examples": len(texts),
+            "intents": len(in_scope),
+            "oos_examples": int((~keep).sum()),
+            "train_seconds": round(time.perf_counter() - started, 1),
+        }
+        return cls(
+            encoder=encoder,
+            embedder=embedder,
+            labels=classes,
+            head=head.numpy(),
+            bank=bank,
+            threshold=threshold,
+            config=config,
+            summary=summary,
+        )
+
+    def predict(self, text: str) -> IntentPrediction:
+        """The intent of one message."""
+        return self.predict_many([text])[0]
+
+    def predict_many(self, texts: Sequence[str]) -> list[IntentPrediction]:
+        """The intents of many messages, encoded in batches."""
+        if not texts:
+            return []
+        probabilities, similarity = self.scores(texts)
+        return [self.decide(row, float(score)) for row, score in zip(probabilities, similarity, strict=True)]
+
+    def scores(self, texts: Sequence[str]) -> tuple[Matrix, Matrix]:
+        """The class probabilities (columns in `labels` order) of each message, and its similarity to the
+        nearest in-scope training messages (out of scope below `threshold`)."""
+        base = self._embedder.embed_queries(list(texts))
+        tuned = self._encoder.encode(list(texts))
+        probabilities = _softmax(self.config.scale * tuned @ self._head.T)
+        return probabilities, knn_scores(base, self._bank, self.config.neighbours)
+
+    def decide(self, probabilities: Matrix, similarity: float) -> IntentPrediction:
+        """The prediction for one message's `scores`."""
+        ranked = [int(i) for i in np.argsort(-probabilities) if self._in_scope[i]]
+        best = ranked[0]
+        top = int(np.argmax(probabilities))
+        out_of_scope = top == self._oos_index or similarity < self.threshold
+        if out_of_scope:
+            alternatives = [(self.labels[i], round(float(probabilities[i]), 4)) for i in ranked[:ALTERNATIVES]]
+            return IntentPrediction(OOS_LABEL, 1.0 - float(probabilities[best]), True, alternatives)
+        alternatives = [(self.labels[i], round(float(probabilities[i]), 4)) for i in ranked[1 : ALTERNATIVES + 1]]
+        return IntentPrediction(self.labels[best], float(probabilities[best]), False, alternatives)
+
+    def save(self, path: Path) -> None:
+        """Write the classifier to a folder: tensors as safetensors, the rest as JSON (no pickle)."""
+        from safetensors.torch import save_file
+
+        path.mkdir(parents=True, exist_ok=True)
+        tensors = {f"tuned.{key}": value for key, value in self._encoder.tuned_state().items()}
+        tensors["head"] = torch.from_numpy(self._head.copy())
+        tensors["bank"] = torch.from_numpy(self._bank.copy())
+        save_file(tensors, str(path / TENSORS_FILE))
+        metadata = {
+            "format_version": FORMAT_VERSION,
+            "base_model": self.base_model,
+            "labels": self.labels,
+            "threshold": self.threshold,
+            "config": asdict(self.config),
+            "summary": self.summary,
+        }
+        (path / METADATA_FILE).write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path, *, embedder: Embedder) -> IntentClassifier:
+        """Load a classifier saved by `save`; `embedder` must use the model it was trained with.
+
+        The classifier keeps the embedder: its (cached) query vectors place messages among the training
+        messages for the out-of-scope rule, while a fine-tuned copy of its model picks the intent.
+        """
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        meta_path = path / METADATA_FILE
+        try:
+            metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+            tensors = load_file(str(path / TENSORS_FILE))
+        except (OSError, json.JSONDecodeError, SafetensorError) as exc:
+            msg = f"{path}: not a saved intent classifier ({exc})"
+            raise ValueError(msg) from exc
+        if not isinstance(metadata, dict) or metadata.get("format_version") != FORMAT_VERSION:
+            found = metadata.get("format_version") if isinstance(metadata, dict) else None
+            msg = f"{meta_path}: format_version {found!r}; expected {FORMAT_VERSION}"
+            raise ValueError(msg)
+        if metadata.get("base_model") != embedder.name:
+            msg = f"{path} was trained on model {metadata.get('base_model')!r}, but the embedder is {embedder.name!r}"
+            raise ValueError(msg)
+        try:
+            config = IntentConfig(**metadata["config"])
+            labels, threshold = list(metadata["labels"]), float(metadata["threshold"])
+            head, bank = tensors["head"].numpy(), tensors["bank"].numpy()
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = f"{path}: the saved intent classifier is incomplete or from another version ({exc})"
+            raise ValueError(msg) from exc
+        encoder = IntentEncoder(
+            resolve_model_path(embedder.name), max_seq_length=config.max_seq_length, tuned_layers=config.tuned_layers
+        )
+        encoder.load_tuned_state({key[6:]: value for key, value in tensors.items() if key.startswith("tuned.")})
+        return cls(
+            encoder=encoder,
+            embedder=embedder,
+            labels=labels,
+            head=head,
+            bank=bank,
+            threshold=threshold,
+            config=config,
+            summary=metadata.get("summary"),
+        )
+
+
+def _softmax(logits: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=1, keepdims=True), dtype=np.float32)

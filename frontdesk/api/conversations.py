@@ -1,0 +1,92 @@
+"""Conversation routes: send a customer message and get the agent's reply (JSON or server-sent events)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, field_validator
+
+from agent.types import AgentReply
+from frontdesk.api.deps import get_runtime
+from frontdesk.inbox import Inbox, reply_details
+from frontdesk.runtime import Runtime
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+ConversationId = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$", description="Chosen by the client")
+]
+
+
+def get_inbox(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Inbox:
+    return runtime.inbox
+
+
+InboxDep = Annotated[Inbox, Depends(get_inbox)]
+
+
+class MessageIn(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+    stream: bool = False
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            msg = "the message is blank"
+            raise ValueError(msg)
+        return value
+
+
+def reply_json(reply: AgentReply) -> dict[str, Any]:
+    return {"text": reply.text, **reply_details(reply)}
+
+
+def _sse(event: str, data: object) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+@router.post("/{conversation_id}/messages", response_model=None)
+async def post_message(
+    conversation_id: ConversationId, message: MessageIn, inbox: InboxDep, request: Request
+) -> dict[str, Any] | StreamingResponse:
+    """Send a customer message; the reply is the `AgentReply`, or server-sent events when asked to stream."""
+    wants_stream = message.stream or "text/event-stream" in request.headers.get("accept", "")
+    if not wants_stream:
+        reply = await inbox.handle(conversation_id, message.text)
+        return reply_json(reply)
+
+    async def events() -> AsyncIterator[bytes]:
+        async for event in inbox.handle_stream(conversation_id, message.text):
+            if isinstance(event, AgentReply):
+                yield _sse("reply", reply_json(event))
+            else:
+                yield _sse("delta", {"text": event.text})
+        yield _sse("done", {})
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/{conversation_id}")
+async def get_conversation(conversation_id: ConversationId, inbox: InboxDep) -> dict[str, Any]:
+    """A conversation with its messages (personal data redacted)."""
+    conversation = await anyio.to_thread.run_sync(inbox.store.get, conversation_id)
+    if conversation is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no conversation with id {conversation_id!r}")
+    messages = await anyio.to_thread.run_sync(inbox.store.messages, conversation_id)
+    return {
+        "id": conversation.id,
+        "channel": conversation.channel,
+        "status": conversation.status,
+        "escalation_reason": conversation.escalation_reason,
+        "bot_turns": conversation.bot_turns,
+        "messages": [
+            {"role": m.role, "text": m.text, "created_at": m.created_at.isoformat(), "details": m.details}
+            for m in messages
+        ],
+    }

@@ -1,0 +1,215 @@
+"""Conversations and their messages: the inbox's memory, shared by every channel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+conversations_table = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("customer_ref", sa.String(256), nullable=True, index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("language", sa.String(16), nullable=True),
+    sa.Column("bot_turns", sa.Integer, nullable=False),
+    sa.Column("ungrounded_streak", sa.Integer, nullable=False),
+    sa.Column("escalation_reason", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+messages_table = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "conversation_id",
+        sa.String(128),
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("original_text", sa.Text, nullable=True),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+Role = Literal["customer", "agent", "human", "system"]
+Status = Literal["bot", "escalated", "resolved"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    conversation_id: str
+    role: Role
+    text: str
+    original_text: str | None
+    details: dict[str, Any]
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    channel: str
+    customer_ref: str | None
+    status: Status
+    language: str | None
+    bot_turns: int
+    ungrounded_streak: int
+    escalation_reason: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _conversation(row: sa.Row[Any]) -> Conversation:
+    return Conversation(
+        id=row.id,
+        channel=row.channel,
+        customer_ref=row.customer_ref,
+        status=row.status,
+        language=row.language,
+        bot_turns=row.bot_turns,
+        ungrounded_streak=row.ungrounded_streak,
+        escalation_reason=row.escalation_reason,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class ConversationStore:
+    """Reads and writes conversations and messages."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def get_or_create(self, conversation_id: str, *, channel: str, customer_ref: str | None = None) -> Conversation:
+        """The conversation with this id, created on first use."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(conversations_table).where(conversations_table.c.id == conversation_id)
+            ).first()
+            if row is not None:
+                return _conversation(row)
+            now = _now()
+            values = {
+                "id": conversation_id,
+                "channel": channel,
+                "customer_ref": customer_ref,
+                "status": "bot",
+                "language": None,
+                "bot_turns": 0,
+                "ungrounded_streak": 0,
+                "escalation_reason": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            try:
+                with conn.begin_nested():
+                    conn.execute(sa.insert(conversations_table).values(**values))
+            except sa.exc.IntegrityError:
+                row = conn.execute(
+                    sa.select(conversations_table).where(conversations_table.c.id == conversation_id)
+                ).one()
+                return _conversation(row)
+            return Conversation(**values)  # type: ignore[arg-type]
+
+    def get(self, conversation_id: str) -> Conversation | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(conversations_table).where(conversations_table.c.id == conversation_id)
+            ).first()
+        return _conversation(row) if row is not None else None
+
+    def add_message(
+        self,
+        conversation_id: str,
+        role: Role,
+        text: str,
+        *,
+        original_text: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> StoredMessage:
+        now = _now()
+        payload = json.loads(json.dumps(details or {}, default=str))
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.insert(messages_table).values(
+                    conversation_id=conversation_id,
+                    role=role,
+                    text=text,
+                    original_text=original_text,
+                    details=payload,
+                    created_at=now,
+                )
+            )
+            conn.execute(
+                sa.update(conversations_table).where(conversations_table.c.id == conversation_id).values(updated_at=now)
+            )
+            new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        return StoredMessage(new_id, conversation_id, role, text, original_text, payload, now)
+
+    def messages(self, conversation_id: str, *, limit: int | None = None) -> list[StoredMessage]:
+        """Messages oldest first (the newest `limit` ones when given)."""
+        query = (
+            sa.select(messages_table)
+            .where(messages_table.c.conversation_id == conversation_id)
+            .order_by(messages_table.c.id.desc())
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query))
+        return [
+            StoredMessage(r.id, r.conversation_id, r.role, r.text, r.original_text, r.details or {}, r.created_at)
+            for r in reversed(rows)
+        ]
+
+    def update_state(
+        self,
+        conversation_id: str,
+        *,
+        status: Status | None = None,
+        language: str | None = None,
+        bot_turns: int | None = None,
+        ungrounded_streak: int | None = None,
+        escalation_reason: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"updated_at": _now()}
+        for key, value in (
+            ("status", status),
+            ("language", language),
+            ("bot_turns", bot_turns),
+            ("ungrounded_streak", ungrounded_streak),
+            ("escalation_reason", escalation_reason),
+        ):
+            if value is not None:
+                values[key] = value
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(conversations_table).where(conversations_table.c.id == conversation_id).values(**values)
+            )
+
+    def delete(self, conversation_ids: Sequence[str]) -> int:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(messages_table).where(messages_table.c.conversation_id.in_(list(conversation_ids))))
+            result = conn.execute(
+                sa.delete(conversations_table).where(conversations_table.c.id.in_(list(conversation_ids)))
+            )
+        return int(result.rowcount or 0)

@@ -1,0 +1,195 @@
+"""The intent classifier: training, out-of-scope detection, save/load, CSV reading and the skill map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agent.intents import OOS_LABEL, IntentClassifier, IntentConfig, IntentDataError, load_labelled_csv
+from agent.intents.encoder import IntentEncoder
+from agent.skills import Skill, SkillMap, SkillMapError
+from knowledge.embeddings import SentenceTransformerEmbedder, resolve_model_path
+
+TINY = IntentConfig(tuned_layers=1, epochs=2, min_steps=0, threads=1)
+INTENTS = ("MATTRESS_COST", "CANCEL_ORDER", "EMI", "WARRANTY", "ORDER_STATUS", "PILLOWS")
+
+
+@pytest.fixture(scope="module")
+def small_set(shared_data: Path) -> tuple[list[str], list[str]]:
+    """Eight training phrases of each of six SOF Mattress intents."""
+    data = load_labelled_csv(shared_data / "hint3" / "sofmattress_train.csv")
+    texts: list[str] = []
+    labels: list[str] = []
+    for intent in INTENTS:
+        chosen = [text for text, label in zip(data.texts, data.labels, strict=True) if label == intent][:8]
+        texts += chosen
+        labels += [intent] * len(chosen)
+    return texts, labels
+
+
+@pytest.fixture(scope="module")
+def classifier(small_set: tuple[list[str], list[str]], embedder: SentenceTransformerEmbedder) -> IntentClassifier:
+    texts, labels = small_set
+    return IntentClassifier.train(texts, labels, embedder=embedder, config=TINY)
+
+
+def test_predicts_an_in_scope_paraphrase(classifier: IntentClassifier) -> None:
+    prediction = classifier.predict("I want to cancel the order I placed yesterday")
+    assert prediction.intent == "CANCEL_ORDER"
+    assert not prediction.out_of_scope
+    assert 0 < prediction.confidence <= 1
+    assert len(prediction.alternatives) == 3
+    assert all(name in INTENTS and name != "CANCEL_ORDER" for name, _ in prediction.alternatives)
+
+
+def test_unrelated_message_is_out_of_scope(classifier: IntentClassifier) -> None:
+    prediction = classifier.predict("what will the weather be like in Paris tomorrow?")
+    assert prediction.out_of_scope
+    assert prediction.intent == OOS_LABEL
+    assert prediction.alternatives and prediction.alternatives[0][0] in INTENTS
+
+
+def test_save_and_load_predict_identically(
+    classifier: IntentClassifier, embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    messages = ["how much does the mattress cost", "do you sell pillows", "tell me a joke", "where is my order"]
+    classifier.save(tmp_path / "model")
+    loaded = IntentClassifier.load(tmp_path / "model", embedder=embedder)
+    assert loaded.labels == classifier.labels
+    assert loaded.threshold == classifier.threshold
+    assert loaded.predict_many(messages) == classifier.predict_many(messages)
+    assert not list((tmp_path / "model").glob("*.pkl"))
+
+
+def test_load_refuses_another_model_or_a_damaged_folder(
+    classifier: IntentClassifier, embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    class OtherEmbedder:
+        name = "some-other-model"
+        dimension = 384
+
+    classifier.save(tmp_path / "model")
+    with pytest.raises(ValueError, match="some-other-model"):
+        IntentClassifier.load(tmp_path / "model", embedder=OtherEmbedder())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not a saved intent classifier"):
+        IntentClassifier.load(tmp_path / "missing", embedder=OtherEmbedder())  # type: ignore[arg-type]
+    metadata = tmp_path / "model" / "intents.json"
+    metadata.write_text(metadata.read_text().replace('"epochs"', '"rounds"'))
+    with pytest.raises(ValueError, match="incomplete or from another version"):
+        IntentClassifier.load(tmp_path / "model", embedder=embedder)
+
+
+def test_oos_training_examples_become_a_class(
+    small_set: tuple[list[str], list[str]], embedder: SentenceTransformerEmbedder
+) -> None:
+    texts, labels = small_set
+    oos = ["what is the capital of france", "play some jazz music", "how tall is mount everest", "tell me a joke"]
+    model = IntentClassifier.train(
+        texts + oos, labels + ["NO_NODES_DETECTED", "oos", "oos", "oos"], embedder=embedder, config=TINY
+    )
+    assert OOS_LABEL in model.labels
+    assert OOS_LABEL not in model.intents
+    assert model.summary["oos_examples"] == 4
+    assert model.predict("who wrote the song yesterday, play it").out_of_scope
+
+
+def test_training_is_deterministic_and_restores_torch_threads(
+    small_set: tuple[list[str], list[str]], embedder: SentenceTransformerEmbedder
+) -> None:
+    texts, labels = small_set
+    threads = torch.get_num_threads()
+    first = IntentClassifier.train(texts[::2], labels[::2], embedder=embedder, config=TINY)
+    second = IntentClassifier.train(texts[::2], labels[::2], embedder=embedder, config=TINY)
+    assert torch.get_num_threads() == threads
+    messages = ["can I pay in instalments", "my order is late"]
+    assert first.predict_many(messages) == second.predict_many(messages)
+
+
+def test_training_rejects_bad_data(embedder: SentenceTransformerEmbedder) -> None:
+    with pytest.raises(IntentDataError, match="2 texts but 1 labels"):
+        IntentClassifier.train(["a", "b"], ["x"], embedder=embedder, config=TINY)
+    with pytest.raises(IntentDataError, match="two in-scope intents"):
+        IntentClassifier.train(["a", "b"], ["x", "oos"], embedder=embedder, config=TINY)
+    with pytest.raises(ValueError, match="in_scope_acceptance"):
+        IntentConfig(in_scope_acceptance=1.5)
+
+
+def test_encoder_matches_the_knowledge_embedder(embedder: SentenceTransformerEmbedder) -> None:
+    texts = ["my card has not arrived yet", "hi", "can I change the delivery address of my order please?"]
+    encoder = IntentEncoder(resolve_model_path(embedder.name), max_seq_length=128, tuned_layers=2)
+    expected = embedder.embed_documents(texts)
+    # untrained tuned layers are copies of the originals, so the hand-run layers agree with the model
+    np.testing.assert_allclose(encoder.encode(texts), expected, atol=1e-5)
+    states, pooled = encoder.lower_states(texts)
+    np.testing.assert_allclose(encoder.pool_top(states).detach().numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(pooled, expected, atol=1e-5)
+
+
+def test_csv_with_sentence_header_extra_column_and_crlf(tmp_path: Path) -> None:
+    path = tmp_path / "bot_train.csv"
+    path.write_bytes(b'sentence,label,""\r\nHy,NO_NODES_DETECTED,\r\n"Do you offer EMI, please?",EMI,\r\n\r\n')
+    data = load_labelled_csv(path)
+    assert data.texts == ["Hy", "Do you offer EMI, please?"]
+    assert data.labels == [OOS_LABEL, "EMI"]
+
+
+def test_csv_with_a_missing_column_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.csv"
+    path.write_text("text,intent_name\nhello,GREETING\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"broken\.csv.*'label'"):
+        load_labelled_csv(path)
+    path.write_text("label\nGREETING\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"broken\.csv.*text column"):
+        load_labelled_csv(path)
+
+
+def test_csv_row_without_label_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "gaps.csv"
+    path.write_text("text,label\nhello,GREETING\nbye,\n", encoding="utf-8")
+    with pytest.raises(IntentDataError, match=r"gaps\.csv line 3"):
+        load_labelled_csv(path)
+    with pytest.raises(IntentDataError, match=r"nothing\.csv"):
+        load_labelled_csv(tmp_path / "nothing.csv")
+
+
+def test_skill_map_from_the_banking77_file(shared_data: Path) -> None:
+    skills = SkillMap.from_file(shared_data / "banking77" / "skills.json")
+    assert skills.skill_for("card_arrival") == Skill(name="cards", priority=3)
+    assert skills.skill_for("compromised_card") == Skill(name="fraud_and_security", priority=1)
+    assert skills.skill_for("no_such_intent") is None
+    assert skills.skill_for(OOS_LABEL) is None
+    assert skills.always_escalate("terminate_account")
+    assert not skills.always_escalate("card_arrival")
+    assert len(skills.intents) == 77
+    assert [s.name for s in skills.skills][:2] == ["cards", "card_payments"]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"always_escalate": []}', "non-empty object 'skills'"),
+        ('{"skills": {"cards": ["card_arrival"]}}', "skill 'cards' must be an object"),
+        ('{"skills": {"cards": {"intents": ["a"], "priority": 0}}}', "priority 0"),
+        ('{"skills": {"cards": {"intents": ["a"], "priority": "high"}}}', "priority 'high'"),
+        ('{"skills": {"cards": {"intents": "a", "priority": 1}}}', "'intents' must be a list"),
+        ('{"skills": {"a": {"intents": ["x"], "priority": 1}, "b": {"intents": ["x"], "priority": 2}}}', "two skills"),
+        ('{"skills": {"a": {"intents": ["x"], "priority": 1}}, "always_escalate": "x"}', "'always_escalate'"),
+    ],
+)
+def test_malformed_skill_maps_name_the_file_and_problem(tmp_path: Path, content: str, problem: str) -> None:
+    path = tmp_path / "skills.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(SkillMapError) as caught:
+        SkillMap.from_file(path)
+    assert str(path) in str(caught.value)
+    assert problem in str(caught.value)
+
+
+def test_missing_skill_map_file(tmp_path: Path) -> None:
+    with pytest.raises(SkillMapError, match=r"absent\.json.*cannot read"):
+        SkillMap.from_file(tmp_path / "absent.json")
