@@ -185,12 +185,7 @@ class SupportAgent:
         filters: Mapping[str, MetadataValue] | None = None,
     ) -> AgentReply:
         """The agent's reply to one customer message."""
-        final: AgentReply | None = None
-        async for event in self.reply_stream(message, memory, filters=filters):
-            if isinstance(event, AgentReply):
-                final = event
-        assert final is not None
-        return final
+        return await final_reply(self.reply_stream(message, memory, filters=filters))
 
     async def reply_stream(
         self,
@@ -322,6 +317,18 @@ class SupportAgent:
         )
 
 
+async def final_reply(events: AsyncIterator[TextDelta | AgentReply]) -> AgentReply:
+    """The `AgentReply` that ends a reply stream (the text deltas before it are dropped)."""
+    final: AgentReply | None = None
+    async for event in events:
+        if isinstance(event, AgentReply):
+            final = event
+    if final is None:
+        msg = "the reply stream ended without a reply"
+        raise RuntimeError(msg)
+    return final
+
+
 def failure_reply(exc: BaseException, sentiment: Sentiment) -> AgentReply:
     """The reply when the agent itself fails: the conversation goes to a person, visibly."""
     return AgentReply(
@@ -345,4 +352,5 @@ __all__ = [
     "KnowledgeSearch",
     "SupportAgent",
     "failure_reply",
+    "final_reply",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from evaluation.retrieval import _collection_name, _parse_history, index_chunks,
 from knowledge.documents import Passage, Turn
 from knowledge.embeddings import Embedder
 from knowledge.errors import KnowledgeError
+from knowledge.loaders import iter_jsonl_objects
 from knowledge.retrieval import HybridRetriever
 from knowledge.store import ChromaVectorStore
 
@@ -34,24 +34,8 @@ class DialogueTurn:
 
 def load_turns(path: Path) -> list[DialogueTurn]:
     """Dialogue turns (`{"id","history","question","needs_knowledge","relevant_ids","answer"}` a line)."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
-    except OSError as exc:
-        msg = f"{path}: cannot read the turns file ({exc.strerror or exc})"
-        raise KnowledgeError(msg) from exc
     turns: list[DialogueTurn] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path} line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            msg = f"{where}: not valid JSON ({exc.msg})"
-            raise KnowledgeError(msg) from exc
-        if not isinstance(record, dict):
-            msg = f"{where}: each line must be a JSON object"
-            raise KnowledgeError(msg)
+    for number, (where, record) in enumerate(iter_jsonl_objects(Path(path)), start=1):
         question, needs = record.get("question"), record.get("needs_knowledge")
         if not isinstance(question, str) or not question.strip():
             msg = f"{where}: missing the 'question' text"

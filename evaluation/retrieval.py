@@ -16,7 +16,7 @@ from knowledge.conversation import recent_customer_text
 from knowledge.documents import Chunk, Turn
 from knowledge.embeddings import Embedder
 from knowledge.errors import KnowledgeError
-from knowledge.loaders import load_file
+from knowledge.loaders import iter_jsonl_objects, load_file
 from knowledge.retrieval import DenseRetriever, HybridRetriever, LexicalRetriever, Retriever, embedding_text
 from knowledge.store import ChromaVectorStore, VectorStore
 
@@ -64,23 +64,9 @@ def load_questions(path: Path) -> list[EvalQuestion]:
     Dialogue turns with `needs_knowledge` false are skipped. Raises `KnowledgeError` naming the file
     and line of a malformed record.
     """
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except OSError as exc:
-        msg = f"{path}: cannot read the questions file ({exc.strerror or exc})"
-        raise KnowledgeError(msg) from exc
     questions: list[EvalQuestion] = []
     seen: set[str] = set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path} line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise _bad(where, f"not valid JSON ({exc.msg})") from exc
-        if not isinstance(record, dict):
-            raise _bad(where, "each line must be a JSON object")
+    for where, record in iter_jsonl_objects(path):
         qid = record.get("id")
         if not isinstance(qid, str | int) or str(qid).strip() == "":
             raise _bad(where, "missing the 'id' field")

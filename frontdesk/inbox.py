@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 
-from agent.agent import ConversationMemory, SupportAgent, failure_reply
+from agent.agent import ConversationMemory, SupportAgent, failure_reply, final_reply
 from agent.escalation import EscalationPolicy
 from agent.guardrails import redact
 from agent.sentiment import analyze_sentiment
@@ -47,12 +47,7 @@ class Inbox:
 
     async def handle(self, conversation_id: str, text: str, *, channel: str = "api") -> AgentReply:
         """Store the message, answer it, store the answer."""
-        reply: AgentReply | None = None
-        async for event in self.handle_stream(conversation_id, text, channel=channel):
-            if isinstance(event, AgentReply):
-                reply = event
-        assert reply is not None
-        return reply
+        return await final_reply(self.handle_stream(conversation_id, text, channel=channel))
 
     async def handle_stream(
         self, conversation_id: str, text: str, *, channel: str = "api"

@@ -95,7 +95,15 @@ def build_agent(
     writer: AnswerWriter | None = None
     rewriter: QuestionRewriter | None = None
     chat_model = None
-    if settings.gemini_api_key is not None:
+    if settings.chat_model is not None:
+        from langchain.chat_models import init_chat_model
+
+        from agent.llm import LLMAnswerWriter, LLMQuestionRewriter
+
+        chat_model = init_chat_model(settings.chat_model)
+        writer = LLMAnswerWriter(chat_model, name=settings.chat_model, timeout=settings.gemini_timeout * 2)
+        rewriter = LLMQuestionRewriter(chat_model, timeout=settings.gemini_timeout)
+    elif settings.gemini_api_key is not None:
         from agent.llm import LLMAnswerWriter, LLMQuestionRewriter, build_gemini_chat_model
 
         chat_model = build_gemini_chat_model(

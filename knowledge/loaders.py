@@ -151,10 +151,12 @@ def _flat_metadata(value: object, source: str) -> Metadata:
     return flat
 
 
-def load_jsonl(path: Path) -> list[Document]:
-    """A knowledge-base export: one `{"id","title","text","url","metadata"}` object a line."""
-    documents: list[Document] = []
-    seen: set[str] = set()
+def iter_jsonl_objects(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each non-blank line of a JSONL file as `("<file> line N", object)`.
+
+    Raises `DocumentLoadError` naming the file (and line) when it cannot be read, a line is not JSON,
+    or a line is not a JSON object.
+    """
     for number, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
@@ -165,6 +167,14 @@ def load_jsonl(path: Path) -> list[Document]:
             raise DocumentLoadError(where, f"not valid JSON ({exc.msg})") from exc
         if not isinstance(record, dict):
             raise DocumentLoadError(where, "each line must be a JSON object")
+        yield where, record
+
+
+def load_jsonl(path: Path) -> list[Document]:
+    """A knowledge-base export: one `{"id","title","text","url","metadata"}` object a line."""
+    documents: list[Document] = []
+    seen: set[str] = set()
+    for where, record in iter_jsonl_objects(path):
         doc_id, text = record.get("id"), record.get("text")
         if not isinstance(doc_id, str | int) or str(doc_id).strip() == "":
             raise DocumentLoadError(where, "missing the 'id' field")

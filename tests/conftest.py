@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from fakes.gemini import FakeGemini
 
 from frontdesk import db
 from knowledge.embeddings import SentenceTransformerEmbedder
@@ -26,6 +27,20 @@ POSTGRES_HELP = (
 def embedder() -> SentenceTransformerEmbedder:
     """The real offline all-MiniLM-L6-v2 model, loaded once per test session."""
     return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def fake_gemini_server() -> Iterator[FakeGemini]:
+    """A fake Gemini HTTP server on 127.0.0.1 for the whole session (see tests/fakes/gemini.py)."""
+    with FakeGemini() as server:
+        yield server
+
+
+@pytest.fixture
+def fake(fake_gemini_server: FakeGemini) -> FakeGemini:
+    """The fake Gemini server with no recorded requests and nothing scripted."""
+    fake_gemini_server.reset()
+    return fake_gemini_server
 
 
 @pytest.fixture(scope="session")

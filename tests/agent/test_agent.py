@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from fake_gemini import FakeGemini, FakeReply
+from fakes.gemini import FakeGemini, FakeReply
 
 from agent.agent import NO_ANSWER, AgentDeps, ConversationMemory, SupportAgent
 from agent.escalation import EscalationPolicy
@@ -38,18 +38,6 @@ def demo_kb(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransfor
     kb.ingest([str(DEMO_KB)])
     yield kb
     engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeGemini]:
-    with FakeGemini() as server:
-        yield server
-
-
-@pytest.fixture
-def fake(fake_server: FakeGemini) -> FakeGemini:
-    fake_server.reset()
-    return fake_server
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
 import pytest
-from fake_gemini import FakeGemini, FakeReply, RecordedRequest
+from fakes.gemini import FakeGemini, FakeReply, RecordedRequest
 from langchain_google_genai import ChatGoogleGenerativeAI
 
 from agent.llm import (
@@ -60,19 +60,6 @@ def request(message: str = "How long do refunds take?", **changes: object) -> An
     }
     values.update(changes)
     return AnswerRequest(**values)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeGemini]:
-    with FakeGemini() as server:
-        yield server
-
-
-@pytest.fixture
-def fake(fake_server: FakeGemini) -> FakeGemini:
-    """The module's fake Gemini server, with no recorded requests and nothing scripted."""
-    fake_server.reset()
-    return fake_server
 
 
 @pytest.fixture(scope="module")
