@@ -15,7 +15,7 @@ from frontdesk import db
 from knowledge.embeddings import SentenceTransformerEmbedder
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("FRONTDESK_SHARED_DATA", REPO.parent / "shared" / "data"))
 POSTGRES_ADMIN_URL = os.environ.get("FRONTDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 POSTGRES_HELP = (
     "PostgreSQL is not answering on 127.0.0.1:5432 (database 'test', trust auth). Start it with: "
@@ -46,7 +46,10 @@ def fake(fake_gemini_server: FakeGemini) -> FakeGemini:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.fail(f"the shared data sets are missing: expected {SHARED_DATA} beside the checkout")
+        pytest.fail(
+            f"the shared data sets are missing: expected {SHARED_DATA} (../shared/data beside the checkout, "
+            "or set FRONTDESK_SHARED_DATA)"
+        )
     return SHARED_DATA
 
 
