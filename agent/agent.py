@@ -239,7 +239,7 @@ class SupportAgent:
                 if streamed and draft is None:
                     yield TextDelta("\n\n")
             if draft is None:
-                offline = deps.offline.compose(request)
+                offline = await anyio.to_thread.run_sync(deps.offline.compose, request)
                 report = deps.checker.check(offline.text, prep.passages, offline.cited)
                 if report.fully_supported:
                     draft = Draft(report.supported_text, offline.cited, offline.writer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -206,17 +207,9 @@ def eval_retrieval(
     ],
 ) -> None:
     """Measure retrieval (lexical, dense, Frontdesk) and print one JSON object."""
-    import tempfile
-
     from evaluation.retrieval import run_retrieval_eval
 
-    embedder = _embedder()
-    try:
-        with tempfile.TemporaryDirectory(prefix="frontdesk-eval-") as tmp:
-            result = run_retrieval_eval(kb, questions, embedder=embedder, workdir=Path(tmp))
-    except (KnowledgeError, ValueError) as exc:
-        _fail(str(exc))
-    sys.stdout.write(json.dumps(result) + "\n")
+    _run_eval(lambda embedder, workdir: run_retrieval_eval(kb, questions, embedder=embedder, workdir=workdir))
 
 
 @eval_app.command("intents")
@@ -245,17 +238,9 @@ def eval_dialogues(
     turns: Annotated[Path, typer.Option(help="Dialogue turns as JSONL.", exists=True, dir_okay=False)],
 ) -> None:
     """Replay dialogue turns through the offline agent and print one JSON object."""
-    import tempfile
-
     from evaluation.dialogues import run_dialogue_eval
 
-    embedder = _embedder()
-    try:
-        with tempfile.TemporaryDirectory(prefix="frontdesk-eval-") as tmp:
-            result = run_dialogue_eval(kb, turns, embedder=embedder, workdir=Path(tmp))
-    except (KnowledgeError, ValueError) as exc:
-        _fail(str(exc))
-    sys.stdout.write(json.dumps(result) + "\n")
+    _run_eval(lambda embedder, workdir: run_dialogue_eval(kb, turns, embedder=embedder, workdir=workdir))
 
 
 @app.command("train-intents")
@@ -325,6 +310,19 @@ def ask(
     if reply.escalation is not None:
         out.print(f"(handed to a person: {reply.escalation.reason.value})", style="yellow", highlight=False)
     out.print(f"(conversation {conversation_id})", style="dim", highlight=False)
+
+
+def _run_eval(run: Callable[[SentenceTransformerEmbedder, Path], Mapping[str, object]]) -> None:
+    """Run an evaluation in a temporary working folder and print its result as one JSON line."""
+    import tempfile
+
+    embedder = _embedder()
+    try:
+        with tempfile.TemporaryDirectory(prefix="frontdesk-eval-") as tmp:
+            result = run(embedder, Path(tmp))
+    except (KnowledgeError, ValueError) as exc:
+        _fail(str(exc))
+    sys.stdout.write(json.dumps(result) + "\n")
 
 
 def _embedder() -> SentenceTransformerEmbedder:
