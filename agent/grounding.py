@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from knowledge.documents import Passage
 from knowledge.lexical import tokenize
 
-_MARKER = re.compile(r"\s*\[(\d{1,2})\]")
+_MARKER = re.compile(r"\s*\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")
 _SENTENCE = re.compile(r"(?<=[.!?\u27e7])[\"')\]]*\s+(?=[\"'(\[]?[A-ZÄÖÜÀ-Ý0-9])")
-_ATTACH = re.compile(r"\s*\[(\d{1,2})\]")
-_RESTORE = re.compile(r"\u27e6(\d{1,2})\u27e7")
+_RESTORE = re.compile(r"\u27e6([\d, ]+)\u27e7")
 _LIST_PREFIX = re.compile(r"^(?:[-*•]|\d{1,2}[.)])\s+")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 # Words that carry no claim about the business; an answer may use them freely.
@@ -67,23 +66,23 @@ class SupportReport:
 
 
 def strip_markers(text: str) -> str:
-    """The text without [n] citation markers."""
+    """The text without [n] (or [n, m]) citation markers."""
     return _MARKER.sub("", text).strip()
 
 
 def cited_markers(text: str, n_passages: int) -> tuple[int, ...]:
-    """The distinct valid [n] markers of a text (1-based), in order of first use."""
+    """The distinct valid passage numbers cited as [n] or [n, m] in a text (1-based), in order of first use."""
     seen: list[int] = []
     for match in _MARKER.finditer(text):
-        number = int(match.group(1))
-        if 1 <= number <= n_passages and number not in seen:
-            seen.append(number)
+        for number in (int(part) for part in match.group(1).split(",")):
+            if 1 <= number <= n_passages and number not in seen:
+                seen.append(number)
     return tuple(seen)
 
 
 def split_sentences(text: str) -> list[str]:
     """Sentences and list lines of a text; a [n] marker stays with the sentence it follows."""
-    protected = _ATTACH.sub(lambda m: f"\u27e6{m.group(1)}\u27e7", text)
+    protected = _MARKER.sub(lambda m: f"\u27e6{m.group(1)}\u27e7", text)
     out: list[str] = []
     for raw_line in protected.splitlines():
         line = raw_line.strip()

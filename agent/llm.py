@@ -25,6 +25,7 @@ from langchain_core.messages import BaseMessage, BaseMessageChunk
 from langchain_google_genai import ChatGoogleGenerativeAI
 from pydantic import SecretStr
 
+from agent.grounding import cited_markers
 from agent.prompts import NO_ANSWER, answer_messages, rewrite_messages
 from agent.types import AnswerRequest, Draft, TextDelta
 from knowledge.documents import Turn
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 ThinkingLevel = Literal["minimal", "low", "medium", "high"]
 
-_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _DECORATION = "*_`\"' \t\r\n"
 _QUESTION_PREFIX = re.compile(r"^(standalone question|question|rewritten question)\s*:\s*", re.IGNORECASE)
 
@@ -136,14 +136,8 @@ def clean_answer(text: str) -> str:
     return "" if is_no_answer(text) else text.strip()
 
 
-def cited_passages(text: str, passage_count: int) -> tuple[int, ...]:
-    """The 1-based passage numbers cited as ``[n]`` (or ``[n, m]``) in ``text``, valid ones only, first use first."""
-    cited: list[int] = []
-    for match in _CITATION.finditer(text):
-        for number in (int(part) for part in match.group(1).split(",")):
-            if 1 <= number <= passage_count and number not in cited:
-                cited.append(number)
-    return tuple(cited)
+cited_passages = cited_markers
+"""The 1-based passage numbers cited as ``[n]`` (or ``[n, m]``) in a text, valid ones only, first use first."""
 
 
 def draft_from_text(text: str, passage_count: int, writer: str) -> Draft:

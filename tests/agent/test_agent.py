@@ -163,3 +163,10 @@ def test_conversation_tables_exist(tmp_path: Path) -> None:
     engine = db.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
     db.upgrade(engine)
     assert {"conversations", "messages"} <= set(sa.inspect(engine).get_table_names())
+
+
+async def test_grouped_citation_markers_are_kept(gemini_agent: SupportAgent, fake: FakeGemini) -> None:
+    fake.default = FakeReply(text="You can return items within 30 days of delivery for a full refund [1, 2].")
+    reply = await gemini_agent.reply("How long do I have to send something back?")
+    assert reply.writer == "gemini" and reply.grounded
+    assert len(reply.citations) == 2 and reply.citations[0].title == "Returns and refunds"
