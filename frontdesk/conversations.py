@@ -23,6 +23,8 @@ conversations_table = sa.Table(
     sa.Column("bot_turns", sa.Integer, nullable=False),
     sa.Column("ungrounded_streak", sa.Integer, nullable=False),
     sa.Column("escalation_reason", sa.String(64), nullable=True),
+    sa.Column("our_address", sa.String(256), nullable=True),
+    sa.Column("subject", sa.String(512), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -70,6 +72,8 @@ class Conversation:
     bot_turns: int
     ungrounded_streak: int
     escalation_reason: str | None
+    our_address: str | None
+    subject: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -78,7 +82,8 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _conversation(row: sa.Row[Any]) -> Conversation:
+def conversation_from_row(row: sa.Row[Any]) -> Conversation:
+    """A conversation read from a row of `conversations`."""
     return Conversation(
         id=row.id,
         channel=row.channel,
@@ -88,8 +93,16 @@ def _conversation(row: sa.Row[Any]) -> Conversation:
         bot_turns=row.bot_turns,
         ungrounded_streak=row.ungrounded_streak,
         escalation_reason=row.escalation_reason,
+        our_address=row.our_address,
+        subject=row.subject,
         created_at=row.created_at,
         updated_at=row.updated_at,
+    )
+
+
+def _stored(row: sa.Row[Any]) -> StoredMessage:
+    return StoredMessage(
+        row.id, row.conversation_id, row.role, row.text, row.original_text, row.details or {}, row.created_at
     )
 
 
@@ -106,7 +119,7 @@ class ConversationStore:
                 sa.select(conversations_table).where(conversations_table.c.id == conversation_id)
             ).first()
             if row is not None:
-                return _conversation(row)
+                return conversation_from_row(row)
             now = _now()
             values = {
                 "id": conversation_id,
@@ -117,6 +130,8 @@ class ConversationStore:
                 "bot_turns": 0,
                 "ungrounded_streak": 0,
                 "escalation_reason": None,
+                "our_address": None,
+                "subject": None,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -127,7 +142,7 @@ class ConversationStore:
                 row = conn.execute(
                     sa.select(conversations_table).where(conversations_table.c.id == conversation_id)
                 ).one()
-                return _conversation(row)
+                return conversation_from_row(row)
             return Conversation(**values)  # type: ignore[arg-type]
 
     def get(self, conversation_id: str) -> Conversation | None:
@@ -135,7 +150,7 @@ class ConversationStore:
             row = conn.execute(
                 sa.select(conversations_table).where(conversations_table.c.id == conversation_id)
             ).first()
-        return _conversation(row) if row is not None else None
+        return conversation_from_row(row) if row is not None else None
 
     def add_message(
         self,
@@ -165,21 +180,49 @@ class ConversationStore:
             new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         return StoredMessage(new_id, conversation_id, role, text, original_text, payload, now)
 
-    def messages(self, conversation_id: str, *, limit: int | None = None) -> list[StoredMessage]:
-        """Messages oldest first (the newest `limit` ones when given)."""
+    def messages(
+        self, conversation_id: str, *, limit: int | None = None, before: int | None = None
+    ) -> list[StoredMessage]:
+        """Messages oldest first (the newest `limit` ones when given; only those before message id `before`)."""
         query = (
             sa.select(messages_table)
             .where(messages_table.c.conversation_id == conversation_id)
             .order_by(messages_table.c.id.desc())
         )
+        if before is not None:
+            query = query.where(messages_table.c.id < before)
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:
             rows = list(conn.execute(query))
-        return [
-            StoredMessage(r.id, r.conversation_id, r.role, r.text, r.original_text, r.details or {}, r.created_at)
-            for r in reversed(rows)
-        ]
+        return [_stored(r) for r in reversed(rows)]
+
+    def messages_after(self, conversation_id: str, message_id: int) -> list[StoredMessage]:
+        """Messages after message id `message_id`, oldest first."""
+        query = (
+            sa.select(messages_table)
+            .where(messages_table.c.conversation_id == conversation_id, messages_table.c.id > message_id)
+            .order_by(messages_table.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_stored(r) for r in conn.execute(query)]
+
+    def messages_by_id(self, message_ids: Sequence[int]) -> list[StoredMessage]:
+        """The messages with these ids, oldest first."""
+        query = (
+            sa.select(messages_table).where(messages_table.c.id.in_(list(message_ids))).order_by(messages_table.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_stored(r) for r in conn.execute(query)]
+
+    def provider_ids(self, conversation_id: str) -> list[str]:
+        """The providers' ids of the customer's messages in a conversation, oldest first (for threading)."""
+        ids: list[str] = []
+        for message in self.messages(conversation_id):
+            provider_id = message.details.get("provider_message_id") if message.role == "customer" else None
+            if isinstance(provider_id, str) and provider_id:
+                ids.append(provider_id)
+        return ids
 
     def update_state(
         self,

@@ -1,23 +1,53 @@
-"""The inbox: stores each customer message, asks the agent, stores and returns its reply."""
+"""The inbox: stores each customer message first, then has the agent answer it, then delivers the answer.
+
+Two paths share one store and one queue (see `frontdesk.intake`):
+
+- in-band (web chat, the API, voice): the caller holds the connection, so the answer streams back to it
+  right away and is stored; nothing goes through the outbox.
+- queued (WhatsApp, SMS, e-mail): the provider's request is acknowledged once the message is stored; a
+  `ReplyWorker` answers queued conversations and puts each answer in the outbox, in the same transaction
+  that stores it and takes the message off the queue.
+
+A conversation that a person holds (escalated) is not answered by the agent: its messages are stored for
+the person, and the in-band caller is told that a person will reply.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
+import sqlalchemy as sa
 
 from agent.agent import ConversationMemory, SupportAgent, failure_reply, final_reply
 from agent.escalation import EscalationPolicy
 from agent.guardrails import redact
 from agent.sentiment import analyze_sentiment
-from agent.types import AgentReply, TextDelta
-from frontdesk.conversations import Conversation, ConversationStore
-from knowledge.documents import Turn
+from agent.types import AgentReply, Escalation, EscalationReason, Intent, Sentiment, SentimentLabel, TextDelta
+from channels.messages import InboundMessage, Link, OutboundMessage
+from frontdesk.conversations import (
+    Conversation,
+    ConversationStore,
+    StoredMessage,
+    conversation_from_row,
+    conversations_table,
+    messages_table,
+)
+from frontdesk.intake import Claim, Intake, Receipt, pending_replies_table
+from frontdesk.outbox import enqueue
+from knowledge.documents import Citation, Turn
 
 logger = logging.getLogger(__name__)
+
+HISTORY_TURNS = 20
+WITH_A_PERSON = "Thanks, a person from our team has this conversation and will reply here."
+
+Addressing = Callable[[Conversation, OutboundMessage], OutboundMessage]
 
 
 def reply_details(reply: AgentReply) -> dict[str, Any]:
@@ -27,23 +57,49 @@ def reply_details(reply: AgentReply) -> dict[str, Any]:
     return data
 
 
+def redact_text(text: str) -> str:
+    """Personal data replaced by placeholders, as stored and shown to the model."""
+    return redact(text).text
+
+
+class ConversationBusyError(RuntimeError):
+    """Another worker is answering this conversation right now."""
+
+
 class Inbox:
     """Persist first, answer after: a message is stored before the agent sees it."""
 
-    def __init__(self, store: ConversationStore, agent: SupportAgent, policy: EscalationPolicy) -> None:
+    def __init__(
+        self,
+        store: ConversationStore,
+        agent: SupportAgent,
+        policy: EscalationPolicy,
+        *,
+        intake: Intake | None = None,
+        addressing: Mapping[str, Addressing] | None = None,
+        on_outbox: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
         self.agent = agent
         self.policy = policy
+        self.intake = intake or Intake(store.engine)
+        self.addressing = dict(addressing or {})
+        self.on_outbox = on_outbox
+        self.on_queued: Callable[[str], None] | None = None
 
-    def _memory(self, conversation: Conversation) -> ConversationMemory:
-        history = tuple(
-            Turn(role="customer" if m.role == "customer" else "agent", text=m.text)
-            for m in self.store.messages(conversation.id, limit=20)
-            if m.role in {"customer", "agent", "human"}
+    # Receiving.
+
+    async def receive(self, message: InboundMessage, *, answer: bool = True) -> Receipt:
+        """Store a message (once, whatever the provider retries); queue it for the `ReplyWorker` when the
+        bot holds the conversation and `answer` is true."""
+        receipt = await anyio.to_thread.run_sync(
+            lambda: self.intake.receive(message, redact=redact_text, answer=answer)
         )
-        return ConversationMemory(
-            history=history, bot_turns=conversation.bot_turns, ungrounded_streak=conversation.ungrounded_streak
-        )
+        if receipt.queued and not receipt.duplicate and self.on_queued is not None:
+            self.on_queued(receipt.conversation_id)
+        return receipt
+
+    # The in-band path.
 
     async def handle(self, conversation_id: str, text: str, *, channel: str = "api") -> AgentReply:
         """Store the message, answer it, store the answer."""
@@ -56,38 +112,288 @@ class Inbox:
         if not text.strip():
             msg = "the message is empty"
             raise ValueError(msg)
-        conversation = await anyio.to_thread.run_sync(
-            lambda: self.store.get_or_create(conversation_id, channel=channel)
+        message = InboundMessage(
+            channel=channel, sender=f"{channel}:{conversation_id}", text=text, conversation_id=conversation_id
         )
-        memory = await anyio.to_thread.run_sync(self._memory, conversation)
-        redacted = redact(text).text
-        await anyio.to_thread.run_sync(
-            lambda: self.store.add_message(conversation_id, "customer", redacted, original_text=text)
+        async for event in self.converse(message):
+            yield event
+
+    async def converse(self, message: InboundMessage) -> AsyncIterator[TextDelta | AgentReply]:
+        """The in-band path for any channel: store the message, then stream the answer and store it. A
+        provider's retry of a message already answered gets the stored answer again."""
+        receipt = await self.receive(message)
+        if receipt.duplicate:
+            yield await anyio.to_thread.run_sync(self._stored_answer, receipt)
+            return
+        if not receipt.queued:
+            yield await anyio.to_thread.run_sync(self._with_a_person, receipt.conversation_id)
+            return
+        claim = await anyio.to_thread.run_sync(self.intake.claim, receipt.conversation_id)
+        if claim is None:  # a worker took it (only with several processes racing): it will answer
+            yield await anyio.to_thread.run_sync(self._with_a_person, receipt.conversation_id)
+            return
+        async for event in self._answer(claim, deliver=False):
+            yield event
+
+    def _stored_answer(self, receipt: Receipt) -> AgentReply:
+        for stored in self.store.messages_after(receipt.conversation_id, receipt.message_id):
+            if stored.role == "agent":
+                return stored_reply(stored)
+        return self._with_a_person(receipt.conversation_id)
+
+    def _with_a_person(self, conversation_id: str) -> AgentReply:
+        history = self._history(conversation_id, before=None)
+        text = history[-1].text if history else ""
+        return dataclasses.replace(
+            failure_reply(RuntimeError("held by a person"), analyze_sentiment(text, history[:-1])),
+            text=WITH_A_PERSON,
+            escalation=None,
+            writer="person",
         )
+
+    # The queued path.
+
+    async def answer_pending(self, conversation_id: str) -> AgentReply | None:
+        """Answer the queued messages of one conversation and put the answer in the outbox; None when
+        nothing was queued or another worker holds them."""
+        claim = await anyio.to_thread.run_sync(self.intake.claim, conversation_id)
+        if claim is None:
+            return None
+        return await final_reply(self._answer(claim, deliver=True))
+
+    async def _answer(self, claim: Claim, *, deliver: bool) -> AsyncIterator[TextDelta | AgentReply]:
+        try:
+            conversation, question, memory = await anyio.to_thread.run_sync(self._prepare, claim)
+        except BaseException:
+            await anyio.to_thread.run_sync(self.intake.release, claim)
+            raise
         reply: AgentReply | None = None
         try:
-            async for event in self.agent.reply_stream(text, memory):
+            async for event in self.agent.reply_stream(question, memory):
                 if isinstance(event, AgentReply):
                     reply = event
                 else:
                     yield event
         except Exception as exc:  # the customer gets a person, never an error
-            logger.exception("the agent failed on conversation %s", conversation_id)
-            reply = failure_reply(exc, analyze_sentiment(redacted, memory.history))
+            logger.exception("the agent failed on conversation %s", claim.conversation_id)
+            reply = failure_reply(exc, analyze_sentiment(redact_text(question), memory.history))
             yield TextDelta(reply.text)
-        assert reply is not None
-        streak = memory.ungrounded_streak + 1 if not reply.grounded and reply.escalation is None else 0
+        if reply is None:  # pragma: no cover - reply_stream always ends with a reply
+            msg = "the agent's stream ended without a reply"
+            raise RuntimeError(msg)
         final = reply
-
-        def persist() -> None:
-            self.store.add_message(conversation_id, "agent", final.text, details=reply_details(final))
-            self.store.update_state(
-                conversation_id,
-                bot_turns=memory.bot_turns + 1,
-                ungrounded_streak=streak,
-                status="escalated" if final.escalation is not None else None,
-                escalation_reason=final.escalation.reason.value if final.escalation is not None else None,
-            )
-
-        await anyio.to_thread.run_sync(persist)
+        await anyio.to_thread.run_sync(lambda: self._complete(claim, conversation, memory, final, deliver=deliver))
+        if deliver and self.on_outbox is not None:
+            self.on_outbox()
         yield final
+
+    def _prepare(self, claim: Claim) -> tuple[Conversation, str, ConversationMemory]:
+        conversation = self.store.get(claim.conversation_id)
+        if conversation is None:
+            msg = f"conversation {claim.conversation_id!r} vanished"
+            raise LookupError(msg)
+        pending = [m for m in self.store.messages_by_id(claim.message_ids) if m.role == "customer"]
+        # The original text reaches the agent (it redacts before any model sees it); stored text is redacted.
+        question = "\n".join((m.original_text or m.text) for m in pending)
+        history = self._history(claim.conversation_id, before=min(claim.message_ids))
+        memory = ConversationMemory(
+            history=history, bot_turns=conversation.bot_turns, ungrounded_streak=conversation.ungrounded_streak
+        )
+        return conversation, question, memory
+
+    def _history(self, conversation_id: str, *, before: int | None) -> tuple[Turn, ...]:
+        messages = self.store.messages(conversation_id, limit=HISTORY_TURNS, before=before)
+        return tuple(
+            Turn(role="customer" if m.role == "customer" else "agent", text=m.text)
+            for m in messages
+            if m.role in {"customer", "agent", "human"}
+        )
+
+    def _complete(
+        self, claim: Claim, conversation: Conversation, memory: ConversationMemory, reply: AgentReply, *, deliver: bool
+    ) -> None:
+        """Store the answer, update the conversation, enqueue delivery and take the messages off the queue,
+        all in one transaction; a worker that lost its lease meanwhile stores nothing."""
+        now = dt.datetime.now(dt.UTC)
+        streak = memory.ungrounded_streak + 1 if not reply.grounded and reply.escalation is None else 0
+        pending = pending_replies_table.c
+        with self.store.engine.begin() as conn:
+            removed = conn.execute(
+                sa.delete(pending_replies_table).where(pending.claim == claim.token, pending.claimed_until >= now)
+            ).rowcount
+            if removed != len(claim.message_ids):
+                msg = f"the lease on conversation {claim.conversation_id!r} ran out before its answer was stored"
+                raise ConversationBusyError(msg)
+            conn.execute(
+                sa.insert(messages_table).values(
+                    conversation_id=claim.conversation_id,
+                    role="agent",
+                    text=reply.text,
+                    original_text=None,
+                    details=_json(reply_details(reply)),
+                    created_at=now,
+                )
+            )
+            values: dict[str, Any] = {"updated_at": now, "bot_turns": memory.bot_turns + 1, "ungrounded_streak": streak}
+            if reply.escalation is not None:
+                values.update(status="escalated", escalation_reason=reply.escalation.reason.value)
+            conn.execute(
+                sa.update(conversations_table).where(conversations_table.c.id == claim.conversation_id).values(**values)
+            )
+            if deliver:
+                outbound = self.outbound(
+                    conversation,
+                    reply.text,
+                    author="agent",
+                    citations=_links(reply),
+                    message_id=f"reply-{max(claim.message_ids)}",
+                )
+                enqueue(conn, outbound, dedupe_key=outbound.message_id, now=now)
+
+    # Replies from people and the system, and delivery details.
+
+    def outbound(
+        self,
+        conversation: Conversation,
+        text: str,
+        *,
+        author: str,
+        message_id: str,
+        citations: Sequence[Link] = (),
+    ) -> OutboundMessage:
+        """The message that carries `text` to the conversation's customer on its channel."""
+        references = self.store.provider_ids(conversation.id)
+        message = OutboundMessage(
+            message_id=message_id,
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            recipient=conversation.customer_ref or conversation.id,
+            text=text,
+            author=author,  # type: ignore[arg-type]
+            sender=conversation.our_address,
+            subject=conversation.subject,
+            citations=tuple(citations),
+            in_reply_to=references[-1] if references else None,
+            references=tuple(references[-10:]),
+        )
+        addressing = self.addressing.get(conversation.channel)
+        return addressing(conversation, message) if addressing is not None else message
+
+    def post_reply(
+        self, conversation_id: str, text: str, *, author: str = "human", details: dict[str, Any] | None = None
+    ) -> StoredMessage:
+        """Store a reply written by a person (or the system) and put it in the outbox, in one transaction."""
+        if not text.strip():
+            msg = "the reply is empty"
+            raise ValueError(msg)
+        now = dt.datetime.now(dt.UTC)
+        with self.store.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(conversations_table).where(conversations_table.c.id == conversation_id)
+            ).first()
+            if row is None:
+                msg = f"no conversation with id {conversation_id!r}"
+                raise LookupError(msg)
+            conversation = conversation_from_row(row)
+            payload = _json(details or {})
+            new_id = int(
+                conn.execute(
+                    sa.insert(messages_table).values(
+                        conversation_id=conversation_id,
+                        role=author,
+                        text=text,
+                        original_text=None,
+                        details=payload,
+                        created_at=now,
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+            )
+            conn.execute(
+                sa.update(conversations_table).where(conversations_table.c.id == conversation_id).values(updated_at=now)
+            )
+            outbound = self.outbound(conversation, text, author=author, message_id=f"{author}-{new_id}")
+            enqueue(conn, outbound, dedupe_key=outbound.message_id, now=now)
+        if self.on_outbox is not None:
+            self.on_outbox()
+        return StoredMessage(new_id, conversation_id, author, text, None, payload, now)  # type: ignore[arg-type]
+
+
+class ReplyWorker:
+    """Answers queued conversations in the background: woken by the inbox, and by a poll that also picks up
+    messages whose worker died (its lease ran out)."""
+
+    def __init__(self, inbox: Inbox, *, poll_interval: float = 2.0, concurrency: int = 4) -> None:
+        self.inbox = inbox
+        self.poll_interval = poll_interval
+        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._busy: set[str] = set()
+        self._wake = anyio.Event()
+        inbox.on_queued = lambda _conversation_id: self._wake.set()
+
+    async def run(self) -> None:
+        """Answer until cancelled; a failing database or agent is logged and retried, never fatal."""
+        async with anyio.create_task_group() as group:
+            while True:
+                try:
+                    waiting = await anyio.to_thread.run_sync(self.inbox.intake.waiting_conversations)
+                except sa.exc.SQLAlchemyError:
+                    logger.exception("the reply queue could not be read")
+                    waiting = []
+                for conversation_id in waiting:
+                    if conversation_id not in self._busy:
+                        self._busy.add(conversation_id)
+                        group.start_soon(self._answer, conversation_id)
+                with anyio.move_on_after(self.poll_interval):
+                    await self._wake.wait()
+                self._wake = anyio.Event()
+
+    async def _answer(self, conversation_id: str) -> None:
+        try:
+            async with self._limiter:
+                await self.inbox.answer_pending(conversation_id)
+        except Exception:  # retried when the lease runs out; the message stays queued
+            logger.exception("answering conversation %s failed; it stays queued", conversation_id)
+        finally:
+            self._busy.discard(conversation_id)
+            self._wake.set()
+
+
+def stored_reply(message: StoredMessage) -> AgentReply:
+    """An `AgentReply` rebuilt from a stored agent message (for a provider's retry)."""
+    details = message.details
+    sentiment = details.get("sentiment") or {}
+    escalation = details.get("escalation")
+    intent = details.get("intent")
+    return AgentReply(
+        text=message.text,
+        citations=tuple(Citation(**c) for c in details.get("citations", ())),
+        confidence=float(details.get("confidence", 0.0)),
+        grounded=bool(details.get("grounded", False)),
+        intent=Intent(**intent) if intent else None,
+        sentiment=Sentiment(
+            label=SentimentLabel(sentiment.get("label", "neutral")),
+            score=float(sentiment.get("score", 0.0)),
+            frustration=float(sentiment.get("frustration", 0.0)),
+            signals=tuple(sentiment.get("signals", ())),
+        ),
+        escalation=Escalation(
+            reason=EscalationReason(escalation["reason"]),
+            detail=escalation.get("detail", ""),
+            skill=escalation.get("skill"),
+            priority=int(escalation.get("priority", 3)),
+        )
+        if escalation
+        else None,
+        answered_from_knowledge=bool(details.get("answered_from_knowledge", False)),
+        writer=str(details.get("writer", "stored")),
+        standalone_question=str(details.get("standalone_question", "")),
+        timings_ms={},
+    )
+
+
+def _links(reply: AgentReply) -> list[Link]:
+    return [Link(title=c.title, url=c.url) for c in reply.citations]
+
+
+def _json(data: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(data, default=str))

@@ -11,12 +11,32 @@ import pytest
 import sqlalchemy as sa
 from fakes.gemini import FakeGemini
 
+from agent.agent import AgentDeps, SupportAgent
+from agent.escalation import EscalationPolicy
+from agent.extractive import ExtractiveWriter
 from frontdesk import db
+from frontdesk.runtime import DEMO_KB
+from knowledge.base import KnowledgeBase
+from knowledge.catalog import Catalog
 from knowledge.embeddings import SentenceTransformerEmbedder
+from knowledge.store import ChromaVectorStore
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FRONTDESK_SHARED_DATA", REPO.parent / "shared" / "data"))
 POSTGRES_ADMIN_URL = os.environ.get("FRONTDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# Every table, emptied after each PostgreSQL test (children before parents).
+TABLES = (
+    "kb_chunks",
+    "kb_documents",
+    "kb_revision",
+    "outbox",
+    "pending_replies",
+    "message_attachments",
+    "inbound_receipts",
+    "conversation_keys",
+    "messages",
+    "conversations",
+)
 POSTGRES_HELP = (
     "PostgreSQL is not answering on 127.0.0.1:5432 (database 'test', trust auth). Start it with: "
     "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
@@ -27,6 +47,28 @@ POSTGRES_HELP = (
 def embedder() -> SentenceTransformerEmbedder:
     """The real offline all-MiniLM-L6-v2 model, loaded once per test session."""
     return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def demo_knowledge(
+    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
+) -> Iterator[KnowledgeBase]:
+    """The bundled demo help centre in an embedded Chroma folder, ingested once per test session."""
+    folder = tmp_path_factory.mktemp("demo-kb")
+    engine = db.create_engine(f"sqlite:///{folder / 'kb.db'}")
+    db.upgrade(engine)
+    kb = KnowledgeBase(catalog=Catalog(engine), store=ChromaVectorStore(path=folder / "chroma"), embedder=embedder)
+    kb.ingest([str(DEMO_KB)])
+    yield kb
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_agent(demo_knowledge: KnowledgeBase, embedder: SentenceTransformerEmbedder) -> SupportAgent:
+    """The offline support agent over the demo help centre."""
+    return SupportAgent(
+        AgentDeps(knowledge=demo_knowledge, policy=EscalationPolicy(), offline=ExtractiveWriter(embedder=embedder))
+    )
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +130,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine
         yield eng
     finally:
         with eng.begin() as conn:
-            conn.execute(sa.text("TRUNCATE kb_chunks, kb_documents, kb_revision, messages, conversations"))
+            conn.execute(sa.text(f"TRUNCATE {', '.join(TABLES)}"))
         eng.dispose()
 
 

@@ -1,0 +1,361 @@
+"""The outbox: every reply to a customer is stored first and delivered by a worker that retries with backoff.
+
+A row is enqueued in the same transaction as the reply it carries (its `dedupe_key` keeps a retried answer
+from being enqueued twice). A worker claims a due row for a lease, hands it to its channel and marks it
+sent, or schedules another attempt after an exponentially growing, jittered delay; after `max_attempts` it
+is marked failed, kept, and a system note on the conversation says why. A row whose lease ran out while
+`sending` (the worker died mid-way) is first checked with the channel's `find_delivered`, so a reply the
+provider already took is not sent again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import random
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import sqlalchemy as sa
+
+from channels.base import Channel, DeliveryError
+from channels.messages import Delivery, Link, OutboundMessage
+from frontdesk.conversations import conversations_table, messages_table, metadata
+from frontdesk.intake import record_keys, utc
+
+logger = logging.getLogger(__name__)
+
+outbox_table = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dedupe_key", sa.String(256), nullable=False, unique=True),
+    sa.Column("conversation_id", sa.String(128), nullable=False, index=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("claim", sa.String(32), nullable=True),
+    sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("provider_ids", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def outbound_to_json(message: OutboundMessage) -> dict[str, Any]:
+    """An outbound message as JSON-able data for the outbox row."""
+    data = dataclasses.asdict(message)
+    data["citations"] = [dataclasses.asdict(link) for link in message.citations]
+    data["references"] = list(message.references)
+    data["metadata"] = dict(message.metadata)
+    return data
+
+
+def outbound_from_json(data: Mapping[str, Any]) -> OutboundMessage:
+    """The outbound message stored by `outbound_to_json`."""
+    values = dict(data)
+    values["citations"] = tuple(Link(**link) for link in values.get("citations", ()))
+    values["references"] = tuple(values.get("references", ()))
+    values["metadata"] = dict(values.get("metadata", {}))
+    return OutboundMessage(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One row of the outbox, as the API and tests see it."""
+
+    id: int
+    dedupe_key: str
+    conversation_id: str
+    channel: str
+    message: OutboundMessage
+    status: str
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_error: str | None
+    provider_ids: list[str]
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how soon a failing delivery is tried again."""
+
+    max_attempts: int = 8
+    base_delay: float = 2.0
+    max_delay: float = 300.0
+    jitter: float = 0.2
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after the `attempts`-th failed attempt."""
+        raw = min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1))
+        return raw * (1 + random.uniform(-self.jitter, self.jitter))
+
+
+def enqueue(conn: sa.Connection, message: OutboundMessage, *, dedupe_key: str, now: dt.datetime) -> bool:
+    """Put a reply in the outbox inside the caller's transaction; False when `dedupe_key` was enqueued before."""
+    exists = conn.execute(sa.select(outbox_table.c.id).where(outbox_table.c.dedupe_key == dedupe_key)).first()
+    if exists is not None:
+        return False
+    conn.execute(
+        sa.insert(outbox_table).values(
+            dedupe_key=dedupe_key[:256],
+            conversation_id=message.conversation_id,
+            channel=message.channel,
+            payload=outbound_to_json(message),
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    return True
+
+
+class Outbox:
+    """Reads and changes the outbox; `OutboxWorker` delivers from it."""
+
+    def __init__(self, engine: sa.Engine, *, lease: dt.timedelta = dt.timedelta(seconds=60)) -> None:
+        self.engine = engine
+        self.lease = lease
+
+    def enqueue(self, message: OutboundMessage, *, dedupe_key: str | None = None) -> bool:
+        """Put a reply in the outbox in its own transaction (see `enqueue`)."""
+        with self.engine.begin() as conn:
+            return enqueue(conn, message, dedupe_key=dedupe_key or message.message_id, now=_now())
+
+    def entries(
+        self, *, conversation_id: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[OutboxEntry]:
+        """Outbox rows, newest first."""
+        table = outbox_table.c
+        query = sa.select(outbox_table).order_by(table.id.desc()).limit(limit)
+        if conversation_id is not None:
+            query = query.where(table.conversation_id == conversation_id)
+        if status is not None:
+            query = query.where(table.status == status)
+        with self.engine.connect() as conn:
+            return [_entry(row) for row in conn.execute(query)]
+
+    def next_due(self) -> dt.datetime | None:
+        """When the earliest waiting row becomes due (None when nothing waits)."""
+        table = outbox_table.c
+        with self.engine.connect() as conn:
+            pending = conn.execute(
+                sa.select(sa.func.min(table.next_attempt_at)).where(table.status == PENDING)
+            ).scalar_one()
+            stuck = conn.execute(
+                sa.select(sa.func.min(table.claimed_until)).where(table.status == SENDING)
+            ).scalar_one()
+        times = [utc(t) for t in (pending, stuck) if t is not None]
+        return min(times) if times else None
+
+    def claim_due(self, limit: int = 20) -> list[tuple[OutboxEntry, bool]]:
+        """Take up to `limit` due rows for one lease each; each comes with whether an earlier attempt was
+        interrupted mid-send (its lease ran out while sending)."""
+        table = outbox_table.c
+        now = _now()
+        due = sa.or_(
+            sa.and_(table.status == PENDING, table.next_attempt_at <= now),
+            sa.and_(table.status == SENDING, table.claimed_until < now),
+        )
+        claimed: list[tuple[OutboxEntry, bool]] = []
+        with self.engine.connect() as conn:
+            candidates = list(
+                conn.execute(sa.select(table.id, table.status).where(due).order_by(table.id).limit(limit))
+            )
+        for candidate in candidates:
+            token = uuid.uuid4().hex
+            with self.engine.begin() as conn:
+                taken = conn.execute(
+                    sa.update(outbox_table)
+                    .where(table.id == candidate.id, due)
+                    .values(status=SENDING, claim=token, claimed_until=now + self.lease, attempts=table.attempts + 1)
+                ).rowcount
+                if taken != 1:
+                    continue
+                row = conn.execute(sa.select(outbox_table).where(table.id == candidate.id)).one()
+            claimed.append((_entry(row), candidate.status == SENDING))
+        return claimed
+
+    def mark_sent(self, entry: OutboxEntry, delivery: Delivery) -> None:
+        """Record a delivery, the thread keys it brings and the provider ids on the reply's message."""
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(outbox_table)
+                .where(outbox_table.c.id == entry.id)
+                .values(
+                    status=SENT,
+                    sent_at=now,
+                    claim=None,
+                    claimed_until=None,
+                    last_error=delivery.note,
+                    provider_ids=list(delivery.provider_message_ids),
+                )
+            )
+            record_keys(conn, entry.channel, entry.conversation_id, [key.value for key in delivery.thread_keys], now)
+
+    def mark_failed_attempt(self, entry: OutboxEntry, error: str, *, retry_in: float | None) -> None:
+        """Schedule another attempt in `retry_in` seconds, or give up (None): failed, with a note on the
+        conversation so a person sees it."""
+        now = _now()
+        with self.engine.begin() as conn:
+            if retry_in is not None:
+                conn.execute(
+                    sa.update(outbox_table)
+                    .where(outbox_table.c.id == entry.id)
+                    .values(
+                        status=PENDING,
+                        claim=None,
+                        claimed_until=None,
+                        last_error=error[:2000],
+                        next_attempt_at=now + dt.timedelta(seconds=retry_in),
+                    )
+                )
+                return
+            conn.execute(
+                sa.update(outbox_table)
+                .where(outbox_table.c.id == entry.id)
+                .values(status=FAILED, claim=None, claimed_until=None, last_error=error[:2000])
+            )
+            conn.execute(
+                sa.insert(messages_table).values(
+                    conversation_id=entry.conversation_id,
+                    role="system",
+                    text=f"A reply could not be delivered on {entry.channel}: {error}",
+                    original_text=None,
+                    details={"outbox_id": entry.id, "delivery": "failed", "error": error[:2000]},
+                    created_at=now,
+                )
+            )
+            conn.execute(
+                sa.update(conversations_table)
+                .where(conversations_table.c.id == entry.conversation_id)
+                .values(updated_at=now)
+            )
+
+    def retry(self, entry_id: int) -> bool:
+        """Put a failed row back in the queue (a person fixed the cause); False when it is not failed."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                sa.update(outbox_table)
+                .where(outbox_table.c.id == entry_id, outbox_table.c.status == FAILED)
+                .values(status=PENDING, attempts=0, next_attempt_at=_now())
+            ).rowcount
+        return changed == 1
+
+
+def _entry(row: sa.Row[Any]) -> OutboxEntry:
+    return OutboxEntry(
+        id=int(row.id),
+        dedupe_key=row.dedupe_key,
+        conversation_id=row.conversation_id,
+        channel=row.channel,
+        message=outbound_from_json(row.payload),
+        status=row.status,
+        attempts=int(row.attempts),
+        next_attempt_at=utc(row.next_attempt_at),
+        last_error=row.last_error,
+        provider_ids=list(row.provider_ids or []),
+        created_at=utc(row.created_at),
+        sent_at=utc(row.sent_at) if row.sent_at is not None else None,
+    )
+
+
+class OutboxWorker:
+    """Delivers due outbox rows through their channels; wakes when told or when the next row is due."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        channels: Mapping[str, Channel],
+        *,
+        retry: RetryPolicy | None = None,
+        poll_interval: float = 5.0,
+        concurrency: int = 8,
+    ) -> None:
+        self.outbox = outbox
+        self.channels = dict(channels)
+        self.retry = retry or RetryPolicy()
+        self.poll_interval = poll_interval
+        self._wake = anyio.Event()
+        self._limiter = anyio.CapacityLimiter(concurrency)
+
+    def notify(self) -> None:
+        """Something was enqueued: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until cancelled. Database errors are logged and retried at the next poll, never fatal."""
+        while True:
+            try:
+                await self.deliver_due()
+                wait = self.poll_interval
+                due = await anyio.to_thread.run_sync(self.outbox.next_due)
+                if due is not None:
+                    wait = max(0.05, min(wait, (due - _now()).total_seconds()))
+            except sa.exc.SQLAlchemyError:
+                logger.exception("the outbox could not be read; trying again in %.0f s", self.poll_interval)
+                wait = self.poll_interval
+            with anyio.move_on_after(wait):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+
+    async def deliver_due(self) -> int:
+        """Deliver every row due now; return how many were handled (sent, retried later or failed)."""
+        handled = 0
+        while True:
+            batch = await anyio.to_thread.run_sync(self.outbox.claim_due)
+            if not batch:
+                return handled
+            async with anyio.create_task_group() as group:
+                for entry, interrupted in batch:
+                    group.start_soon(self._deliver, entry, interrupted)
+            handled += len(batch)
+
+    async def _deliver(self, entry: OutboxEntry, interrupted: bool) -> None:
+        async with self._limiter:
+            channel = self.channels.get(entry.channel)
+            if channel is None:
+                error = f"no channel named {entry.channel!r} is configured"
+                await anyio.to_thread.run_sync(lambda: self.outbox.mark_failed_attempt(entry, error, retry_in=None))
+                return
+            try:
+                delivery = None
+                if interrupted:
+                    delivery = await channel.find_delivered(entry.message, entry.created_at)
+                if delivery is None:
+                    delivery = await channel.send(entry.message)
+            except DeliveryError as exc:
+                retry_in = self.retry.delay(entry.attempts) if exc.retryable else None
+                if entry.attempts >= self.retry.max_attempts:
+                    retry_in = None
+                logger.warning("delivery %d on %s failed (%s): %s", entry.id, entry.channel, exc.code, exc.reason)
+                why = exc.reason
+                await anyio.to_thread.run_sync(lambda: self.outbox.mark_failed_attempt(entry, why, retry_in=retry_in))
+                return
+            except Exception as exc:  # an adapter bug must not stop the worker; the row retries like an outage
+                logger.exception("delivery %d on %s raised", entry.id, entry.channel)
+                reason = f"{type(exc).__name__}: {exc}"
+                retry_in = self.retry.delay(entry.attempts) if entry.attempts < self.retry.max_attempts else None
+                await anyio.to_thread.run_sync(
+                    lambda: self.outbox.mark_failed_attempt(entry, reason, retry_in=retry_in)
+                )
+                return
+            sent = delivery
+            await anyio.to_thread.run_sync(lambda: self.outbox.mark_sent(entry, sent))
