@@ -37,7 +37,10 @@ def create_app(
             await anyio.to_thread.run_sync(ingest_demo_if_empty, current)
         app.state.runtime = current
         try:
-            yield
+            async with anyio.create_task_group() as workers:
+                workers.start_soon(current.run_workers)
+                yield
+                workers.cancel_scope.cancel()
         finally:
             if own:
                 current.close()

@@ -209,7 +209,9 @@ class Intake:
                         created_at=now,
                     )
                 )
-            record = [*message.record_keys, *(key.value for key in message.thread_keys if key.same_sender)]
+            # A channel that names the keys to record gets exactly those; otherwise its sender-bound lookup keys
+            # are recorded (a phone number pair: the same key finds the conversation next time).
+            record = list(message.record_keys) or [key.value for key in message.thread_keys if key.same_sender]
             record_keys(conn, message.channel, conversation.id, record, now)
             queued = answer and conversation.status == "bot"
             if queued:

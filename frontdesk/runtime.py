@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
 import sqlalchemy as sa
 
 from agent.agent import AgentConfig, AgentDeps, SupportAgent
@@ -14,9 +15,11 @@ from agent.extractive import ExtractiveWriter
 from agent.intents import IntentClassifier
 from agent.skills import SkillMap
 from agent.types import AnswerWriter, QuestionRewriter
+from channels.base import Channel
 from frontdesk import db
 from frontdesk.conversations import ConversationStore
-from frontdesk.inbox import Inbox
+from frontdesk.inbox import Inbox, ReplyWorker
+from frontdesk.outbox import Outbox, OutboxWorker
 from frontdesk.settings import Settings
 from knowledge.base import IngestReport, KnowledgeBase
 from knowledge.catalog import Catalog
@@ -39,10 +42,30 @@ class Runtime:
     knowledge: KnowledgeBase
     agent: SupportAgent
     inbox: Inbox
+    outbox: Outbox
+    channels: dict[str, Channel] = field(default_factory=dict)
     chat_model: object | None = None
+    outbox_worker: OutboxWorker | None = None
+    reply_worker: ReplyWorker | None = None
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def add_channel(self, channel: Channel) -> None:
+        """Register a channel that delivers replies from the outbox."""
+        self.channels[channel.name] = channel
+        if self.outbox_worker is not None:
+            self.outbox_worker.channels[channel.name] = channel
+
+    async def run_workers(self) -> None:
+        """Answer queued messages and deliver the outbox until cancelled (the service runs this in its
+        lifespan; a command that only reads does not)."""
+        self.outbox_worker = OutboxWorker(self.outbox, self.channels)
+        self.reply_worker = ReplyWorker(self.inbox)
+        self.inbox.on_outbox = self.outbox_worker.notify
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.outbox_worker.run)
+            group.start_soon(self.reply_worker.run)
 
 
 def build_store(settings: Settings) -> ChromaVectorStore:
@@ -76,6 +99,7 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
         knowledge=knowledge,
         agent=agent,
         inbox=inbox,
+        outbox=Outbox(engine),
         chat_model=chat_model,
     )
 

@@ -90,7 +90,7 @@ def test_any_langchain_chat_model_by_setting(
         monkeypatch.setenv("GOOGLE_API_KEY", "test-key")
         monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.base_url)
         settings = Settings(  # type: ignore[call-arg]
-            data_dir=tmp_path / "d", chat_model="google_genai:gemini-2.5-flash", _env_file=None
+            data_dir=tmp_path / "d", chat_model="google_genai:gemini-2.5-flash", gemini_timeout=60, _env_file=None
         )
         with TestClient(create_app(settings, embedder=embedder)) as c:
             reply = c.post("/v1/conversations/m-1/messages", json={"text": "How long do I have to return things?"})
