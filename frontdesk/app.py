@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from frontdesk import __version__, db
 from frontdesk.api import conversations as conversation_routes
 from frontdesk.api import knowledge as knowledge_routes
+from frontdesk.api import webchat as webchat_routes
+from frontdesk.channel_setup import install_channels, start_channels
 from frontdesk.runtime import Runtime, build_runtime, ingest_demo_if_empty
 from frontdesk.settings import Settings, get_settings
 from knowledge.embeddings import Embedder
@@ -36,8 +38,9 @@ def create_app(
             current = await anyio.to_thread.run_sync(lambda: build_runtime(chosen, embedder=embedder))
             await anyio.to_thread.run_sync(ingest_demo_if_empty, current)
         app.state.runtime = current
+        webchat_routes.start(app, current)
         try:
-            async with anyio.create_task_group() as workers:
+            async with start_channels(app, current), anyio.create_task_group() as workers:
                 workers.start_soon(current.run_workers)
                 yield
                 workers.cancel_scope.cancel()
@@ -89,8 +92,10 @@ def create_app(
             status_code=200 if ready else 503, content={"status": "ready" if ready else "not ready", **checks}
         )
 
+    install_channels(app, settings or (runtime.settings if runtime is not None else get_settings()))
     app.include_router(knowledge_routes.router)
     app.include_router(conversation_routes.router)
+    app.include_router(webchat_routes.router)
     return app
 
 

@@ -18,6 +18,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
@@ -34,7 +35,6 @@ from frontdesk.conversations import (
     Conversation,
     ConversationStore,
     StoredMessage,
-    conversation_from_row,
     conversations_table,
     messages_table,
 )
@@ -89,13 +89,13 @@ class Inbox:
 
     # Receiving.
 
-    async def receive(self, message: InboundMessage, *, answer: bool = True) -> Receipt:
+    async def receive(self, message: InboundMessage, *, answer: bool = True, claim: bool = False) -> Receipt:
         """Store a message (once, whatever the provider retries); queue it for the `ReplyWorker` when the
-        bot holds the conversation and `answer` is true."""
+        bot holds the conversation and `answer` is true, or, with `claim`, take it for the caller to answer."""
         receipt = await anyio.to_thread.run_sync(
-            lambda: self.intake.receive(message, redact=redact_text, answer=answer)
+            lambda: self.intake.receive(message, redact=redact_text, answer=answer, claim=claim)
         )
-        if receipt.queued and not receipt.duplicate and self.on_queued is not None:
+        if receipt.queued and receipt.claim is None and not receipt.duplicate and self.on_queued is not None:
             self.on_queued(receipt.conversation_id)
         return receipt
 
@@ -121,15 +121,16 @@ class Inbox:
     async def converse(self, message: InboundMessage) -> AsyncIterator[TextDelta | AgentReply]:
         """The in-band path for any channel: store the message, then stream the answer and store it. A
         provider's retry of a message already answered gets the stored answer again."""
-        receipt = await self.receive(message)
+        # Stored and claimed in one transaction, so the `ReplyWorker` cannot take the message meanwhile.
+        receipt = await self.receive(message, claim=True)
         if receipt.duplicate:
             yield await anyio.to_thread.run_sync(self._stored_answer, receipt)
             return
         if not receipt.queued:
             yield await anyio.to_thread.run_sync(self._with_a_person, receipt.conversation_id)
             return
-        claim = await anyio.to_thread.run_sync(self.intake.claim, receipt.conversation_id)
-        if claim is None:  # a worker took it (only with several processes racing): it will answer
+        claim = receipt.claim
+        if claim is None:  # pragma: no cover - a queued, claimed receipt always carries its claim
             yield await anyio.to_thread.run_sync(self._with_a_person, receipt.conversation_id)
             return
         async for event in self._answer(claim, deliver=False):
@@ -217,6 +218,18 @@ class Inbox:
         now = dt.datetime.now(dt.UTC)
         streak = memory.ungrounded_streak + 1 if not reply.grounded and reply.escalation is None else 0
         pending = pending_replies_table.c
+        # Addressing may record keys (an e-mail reply token): it runs before the transaction, not inside it.
+        outbound = (
+            self.outbound(
+                conversation,
+                reply.text,
+                author="agent",
+                citations=_links(reply),
+                message_id=f"reply-{max(claim.message_ids)}",
+            )
+            if deliver
+            else None
+        )
         with self.store.engine.begin() as conn:
             removed = conn.execute(
                 sa.delete(pending_replies_table).where(pending.claim == claim.token, pending.claimed_until >= now)
@@ -240,14 +253,7 @@ class Inbox:
             conn.execute(
                 sa.update(conversations_table).where(conversations_table.c.id == claim.conversation_id).values(**values)
             )
-            if deliver:
-                outbound = self.outbound(
-                    conversation,
-                    reply.text,
-                    author="agent",
-                    citations=_links(reply),
-                    message_id=f"reply-{max(claim.message_ids)}",
-                )
+            if outbound is not None:
                 enqueue(conn, outbound, dedupe_key=outbound.message_id, now=now)
 
     # Replies from people and the system, and delivery details.
@@ -286,16 +292,14 @@ class Inbox:
         if not text.strip():
             msg = "the reply is empty"
             raise ValueError(msg)
+        conversation = self.store.get(conversation_id)
+        if conversation is None:
+            msg = f"no conversation with id {conversation_id!r}"
+            raise LookupError(msg)
+        outbound = self.outbound(conversation, text, author=author, message_id=f"{author}-{uuid.uuid4().hex[:20]}")
         now = dt.datetime.now(dt.UTC)
+        payload = _json({**(details or {}), "outbox_message_id": outbound.message_id})
         with self.store.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(conversations_table).where(conversations_table.c.id == conversation_id)
-            ).first()
-            if row is None:
-                msg = f"no conversation with id {conversation_id!r}"
-                raise LookupError(msg)
-            conversation = conversation_from_row(row)
-            payload = _json(details or {})
             new_id = int(
                 conn.execute(
                     sa.insert(messages_table).values(
@@ -311,7 +315,6 @@ class Inbox:
             conn.execute(
                 sa.update(conversations_table).where(conversations_table.c.id == conversation_id).values(updated_at=now)
             )
-            outbound = self.outbound(conversation, text, author=author, message_id=f"{author}-{new_id}")
             enqueue(conn, outbound, dedupe_key=outbound.message_id, now=now)
         if self.on_outbox is not None:
             self.on_outbox()

@@ -76,6 +76,7 @@ class Receipt:
     new_conversation: bool
     queued: bool
     status: str
+    claim: Claim | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +113,15 @@ class Intake:
         self.engine = engine
         self.lease = lease
 
-    def receive(self, message: InboundMessage, *, redact: Callable[[str], str], answer: bool = True) -> Receipt:
+    def receive(
+        self, message: InboundMessage, *, redact: Callable[[str], str], answer: bool = True, claim: bool = False
+    ) -> Receipt:
         """Store `message` (redacted text beside the original) unless it was stored before; queue it for an
-        answer when `answer` and the bot holds the conversation."""
+        answer when `answer` and the bot holds the conversation. With `claim`, the queued messages of the
+        conversation are also taken for the caller in the same transaction (`Receipt.claim`), so that no
+        worker can take a message its in-band caller is about to answer."""
         try:
-            return self._receive(message, redact=redact, answer=answer)
+            return self._receive(message, redact=redact, answer=answer, claim=claim)
         except sa.exc.IntegrityError:
             # A concurrent delivery of the same provider message won the race: report it as a duplicate.
             receipt = self._existing(message)
@@ -151,7 +156,9 @@ class Intake:
         ).scalar_one()
         return Receipt(row.conversation_id, int(row.message_id), True, False, bool(queued), str(status))
 
-    def _receive(self, message: InboundMessage, *, redact: Callable[[str], str], answer: bool) -> Receipt:
+    def _receive(
+        self, message: InboundMessage, *, redact: Callable[[str], str], answer: bool, claim: bool
+    ) -> Receipt:
         now = _now()
         with self.engine.begin() as conn:
             existing = self._receipt_of(conn, message)
@@ -220,6 +227,7 @@ class Intake:
                         message_id=message_id, conversation_id=conversation.id, attempts=0, created_at=now
                     )
                 )
+            taken = self._claim(conn, conversation.id, now) if queued and claim else None
             updates: dict[str, Any] = {"updated_at": now}
             if message.recipient and conversation.our_address is None:
                 updates["our_address"] = message.recipient[:256]
@@ -228,7 +236,7 @@ class Intake:
             conn.execute(
                 sa.update(conversations_table).where(conversations_table.c.id == conversation.id).values(**updates)
             )
-        return Receipt(conversation.id, message_id, False, created, queued, conversation.status)
+        return Receipt(conversation.id, message_id, False, created, queued, conversation.status, taken)
 
     def _conversation_for(
         self, conn: sa.Connection, message: InboundMessage, now: dt.datetime
@@ -331,22 +339,24 @@ class Intake:
 
     def claim(self, conversation_id: str) -> Claim | None:
         """Take every queued message of a conversation not held by a live worker, for one lease."""
-        pending = pending_replies_table.c
-        token, now = uuid.uuid4().hex, _now()
-        until = now + self.lease
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(pending_replies_table)
-                .where(
-                    pending.conversation_id == conversation_id,
-                    sa.or_(pending.claimed_until.is_(None), pending.claimed_until < now),
-                )
-                .values(claim=token, claimed_until=until, attempts=pending.attempts + 1)
+            return self._claim(conn, conversation_id, _now())
+
+    def _claim(self, conn: sa.Connection, conversation_id: str, now: dt.datetime) -> Claim | None:
+        pending = pending_replies_table.c
+        token, until = uuid.uuid4().hex, now + self.lease
+        conn.execute(
+            sa.update(pending_replies_table)
+            .where(
+                pending.conversation_id == conversation_id,
+                sa.or_(pending.claimed_until.is_(None), pending.claimed_until < now),
             )
-            ids = conn.execute(
-                sa.select(pending.message_id).where(pending.claim == token).order_by(pending.message_id)
-            ).scalars()
-            message_ids = tuple(int(i) for i in ids)
+            .values(claim=token, claimed_until=until, attempts=pending.attempts + 1)
+        )
+        ids = conn.execute(
+            sa.select(pending.message_id).where(pending.claim == token).order_by(pending.message_id)
+        ).scalars()
+        message_ids = tuple(int(i) for i in ids)
         if not message_ids:
             return None
         return Claim(token, conversation_id, message_ids, until)

@@ -48,6 +48,18 @@ outbox_table = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
 )
 
+delivery_status_table = sa.Table(
+    "delivery_status",
+    metadata,
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("provider_message_id", sa.String(256), primary_key=True),
+    sa.Column("outbox_id", sa.Integer, sa.ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("conversation_id", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("error_code", sa.String(32), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 
 
@@ -209,6 +221,24 @@ class Outbox:
                 )
             )
             record_keys(conn, entry.channel, entry.conversation_id, [key.value for key in delivery.thread_keys], now)
+            for provider_id in dict.fromkeys(delivery.provider_message_ids):
+                exists = conn.execute(
+                    sa.select(delivery_status_table.c.outbox_id).where(
+                        delivery_status_table.c.channel == entry.channel,
+                        delivery_status_table.c.provider_message_id == provider_id,
+                    )
+                ).first()
+                if exists is None:
+                    conn.execute(
+                        sa.insert(delivery_status_table).values(
+                            channel=entry.channel,
+                            provider_message_id=provider_id[:256],
+                            outbox_id=entry.id,
+                            conversation_id=entry.conversation_id,
+                            status="accepted",
+                            updated_at=now,
+                        )
+                    )
 
     def mark_failed_attempt(self, entry: OutboxEntry, error: str, *, retry_in: float | None) -> None:
         """Schedule another attempt in `retry_in` seconds, or give up (None): failed, with a note on the
@@ -248,6 +278,52 @@ class Outbox:
                 .where(conversations_table.c.id == entry.conversation_id)
                 .values(updated_at=now)
             )
+
+    def record_status(
+        self, channel: str, provider_message_id: str, status: str, *, error_code: str | None = None
+    ) -> OutboxEntry | None:
+        """Record what the provider later said of a message it took (delivered, read, failed...); return the
+        outbox row it belongs to, or None for a message this service did not send. A failure adds a note to
+        the conversation so a person sees it."""
+        table = delivery_status_table.c
+        now = _now()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(table.outbox_id, table.conversation_id).where(
+                    table.channel == channel, table.provider_message_id == provider_message_id
+                )
+            ).first()
+            if row is None:
+                return None
+            conn.execute(
+                sa.update(delivery_status_table)
+                .where(table.channel == channel, table.provider_message_id == provider_message_id)
+                .values(status=status[:32], error_code=error_code[:32] if error_code else None, updated_at=now)
+            )
+            if status in {"failed", "undelivered"}:
+                conn.execute(
+                    sa.insert(messages_table).values(
+                        conversation_id=row.conversation_id,
+                        role="system",
+                        text=f"A reply was not delivered on {channel} ({status}, error {error_code or 'unknown'}).",
+                        original_text=None,
+                        details={"outbox_id": row.outbox_id, "delivery": status, "error_code": error_code},
+                        created_at=now,
+                    )
+                )
+            entry = conn.execute(sa.select(outbox_table).where(outbox_table.c.id == row.outbox_id)).one()
+        return _entry(entry)
+
+    def statuses(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The providers' delivery statuses of a conversation's replies, oldest first."""
+        table = delivery_status_table.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(delivery_status_table)
+                .where(table.conversation_id == conversation_id)
+                .order_by(table.outbox_id, table.provider_message_id)
+            )
+            return [dict(row._mapping) for row in rows]
 
     def retry(self, entry_id: int) -> bool:
         """Put a failed row back in the queue (a person fixed the cause); False when it is not failed."""

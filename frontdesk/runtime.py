@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,8 @@ from channels.base import Channel
 from frontdesk import db
 from frontdesk.conversations import ConversationStore
 from frontdesk.inbox import Inbox, ReplyWorker
-from frontdesk.outbox import Outbox, OutboxWorker
+from frontdesk.intake import Intake
+from frontdesk.outbox import Outbox, OutboxWorker, RetryPolicy
 from frontdesk.settings import Settings
 from knowledge.base import IngestReport, KnowledgeBase
 from knowledge.catalog import Catalog
@@ -60,7 +62,10 @@ class Runtime:
     async def run_workers(self) -> None:
         """Answer queued messages and deliver the outbox until cancelled (the service runs this in its
         lifespan; a command that only reads does not)."""
-        self.outbox_worker = OutboxWorker(self.outbox, self.channels)
+        retry = RetryPolicy(
+            max_attempts=self.settings.outbox_max_attempts, base_delay=self.settings.outbox_retry_seconds
+        )
+        self.outbox_worker = OutboxWorker(self.outbox, self.channels, retry=retry)
         self.reply_worker = ReplyWorker(self.inbox)
         self.inbox.on_outbox = self.outbox_worker.notify
         async with anyio.create_task_group() as group:
@@ -90,7 +95,8 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
         embedder = SentenceTransformerEmbedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
     knowledge = KnowledgeBase(catalog=Catalog(engine), store=store, embedder=embedder)
     agent, policy, chat_model = build_agent(settings, knowledge, embedder)
-    inbox = Inbox(ConversationStore(engine), agent, policy)
+    lease = dt.timedelta(seconds=settings.reply_lease_seconds)
+    inbox = Inbox(ConversationStore(engine), agent, policy, intake=Intake(engine, lease=lease))
     return Runtime(
         settings=settings,
         engine=engine,
@@ -99,7 +105,7 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
         knowledge=knowledge,
         agent=agent,
         inbox=inbox,
-        outbox=Outbox(engine),
+        outbox=Outbox(engine, lease=lease),
         chat_model=chat_model,
     )
 
@@ -146,7 +152,7 @@ def build_agent(
         policy=policy,
         writer=writer,
         rewriter=rewriter,
-        offline=ExtractiveWriter(embedder=embedder),
+        offline=ExtractiveWriter(embedder=embedder, sentences=knowledge.sentences),
         intents=intents,
         skills=skills,
         config=AgentConfig(min_confidence=settings.answer_min_confidence),

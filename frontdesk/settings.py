@@ -57,8 +57,65 @@ class Settings(BaseSettings):
     log_level: str = "info"
     http_timeout: float = Field(default=20.0, gt=0, description="Seconds allowed for fetching a URL to ingest.")
     max_upload_bytes: int = Field(default=20_000_000, ge=1)
+    # Web chat.
+    webchat_secret: SecretStr | None = Field(
+        default=None, description="Signs visitor tokens (32+ bytes); unset = generated once in <data_dir>."
+    )
+    webchat_token_days: int = Field(default=30, ge=1, le=3650, description="Days a visitor can resume a chat.")
+    webchat_allowed_origins: str = Field(
+        default="*", description="Comma-separated origins of the sites that embed the widget; * = any."
+    )
+    webchat_human_reply_minutes: int = Field(
+        default=10, ge=1, le=10_080, description="What a visitor who asks for a person is told: within N minutes."
+    )
+    webchat_demo_page: bool = Field(default=True, description="Serve the demo shop with the widget at / and /demo.")
+    reply_lease_seconds: float = Field(
+        default=60.0, gt=0, description="How long a worker holds a message it is answering before another may."
+    )
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50, description="Delivery attempts before a reply fails.")
+    outbox_retry_seconds: float = Field(
+        default=2.0, gt=0, description="Wait before the second delivery attempt; it doubles each time (to 5 min)."
+    )
+    public_base_url: str | None = Field(
+        default=None, description="The service's public URL (https://support.example.com), for webhooks and links."
+    )
+    # Twilio (WhatsApp, SMS, voice): on when the account SID and auth token are set.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_whatsapp_from: str | None = Field(default=None, description="Our WhatsApp sender, whatsapp:+E164.")
+    twilio_sms_from: str | None = Field(default=None, description="Our SMS number, +E164.")
+    twilio_whatsapp_template_sid: str | None = Field(
+        default=None, description="Approved template (HX...) sent when WhatsApp's 24-hour window is closed."
+    )
+    twilio_api_base_url: str | None = Field(default=None, description="Another Twilio API endpoint (tests).")
+    twilio_timeout: float = Field(default=10.0, gt=0)
+    twilio_voice_speech_model: str = "phone_call"
+    twilio_voice_language: str = "en-US"
+    twilio_voice_voice: str | None = None
+    twilio_voice_min_confidence: float = Field(default=0.4, ge=0, le=1)
+    twilio_voice_max_silences: int = Field(default=3, ge=1, le=10)
+    twilio_voice_default_queue: str = "support"
+    twilio_voice_wait_url: str | None = None
+    voice_answer_timeout: float = Field(default=9.0, gt=0, le=14, description="Seconds to answer a caller's turn.")
+    # E-mail: sending is on when smtp_host is set, receiving when email_inbound_host is set.
+    email_from: str | None = Field(default=None, description="The support address replies come from.")
+    email_from_name: str | None = None
+    email_domains: str = Field(default="", description="Comma-separated domains we accept mail for.")
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_security: str = Field(default="starttls", pattern="^(starttls|tls|none)$")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    email_inbound_host: str | None = None
+    email_inbound_port: int = Field(default=2525, ge=0, le=65535)
+    email_inbound_token: SecretStr | None = Field(
+        default=None, description="Bearer token for POST /v1/email/inbound; unset = loopback clients only."
+    )
+    email_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    email_reply_limit: int = Field(default=5, ge=1, description="Automatic replies per sender per hour.")
 
-    @field_validator("gemini_api_key", "admin_token")
+    @field_validator("gemini_api_key", "admin_token", "twilio_auth_token", "smtp_password", "email_inbound_token")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
@@ -96,6 +153,10 @@ class Settings(BaseSettings):
             return self.intent_model
         default = self.data_dir / "intents"
         return default if default.is_dir() else None
+
+    @property
+    def email_domain_list(self) -> tuple[str, ...]:
+        return tuple(d.strip().lower() for d in self.email_domains.split(",") if d.strip())
 
     @property
     def resolved_chroma_path(self) -> Path:

@@ -26,9 +26,11 @@ SHARED_DATA = Path(os.environ.get("FRONTDESK_SHARED_DATA", REPO.parent / "shared
 POSTGRES_ADMIN_URL = os.environ.get("FRONTDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Every table, emptied after each PostgreSQL test (children before parents).
 TABLES = (
+    "kb_sentence_vectors",
     "kb_chunks",
     "kb_documents",
     "kb_revision",
+    "delivery_status",
     "outbox",
     "pending_replies",
     "message_attachments",

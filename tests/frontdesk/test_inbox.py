@@ -153,6 +153,24 @@ async def test_a_retried_in_band_message_gets_the_stored_answer(engine: sa.Engin
     assert len(inbox.store.messages("w-1")) == 2
 
 
+async def test_an_in_band_message_is_claimed_as_it_is_stored(engine: sa.Engine, demo_agent: SupportAgent) -> None:
+    """The reply worker, woken by every queued message, must not take one its in-band caller is answering
+    (the caller would be told "a person has this conversation" and the answer would go to the outbox)."""
+    inbox = _inbox(engine, demo_agent)
+    woken: list[str] = []
+    inbox.on_queued = woken.append
+    message = InboundMessage(
+        channel="webchat", sender="visitor-1", text="Where is your Lakeview store?", conversation_id="w-2"
+    )
+    stream = inbox.converse(message)
+    first = await anext(stream)  # stored and being answered by now
+    assert inbox.intake.waiting_conversations() == [] and inbox.intake.claim("w-2") is None
+    assert woken == [], "no worker is woken for a message its caller answers"
+    events = [first] + [event async for event in stream]
+    assert isinstance(events[-1], AgentReply) and "Lakeview" in events[-1].text
+    assert inbox.intake.pending_count() == 0
+
+
 async def test_a_worker_that_dies_mid_answer_loses_only_its_lease(engine: sa.Engine, demo_agent: SupportAgent) -> None:
     inbox = _inbox(engine, demo_agent, lease=0.3)
     receipt = await inbox.receive(_whatsapp("Where is your Lakeview store?", "SM1"))
@@ -199,7 +217,7 @@ async def test_a_person_s_reply_goes_through_the_outbox(engine: sa.Engine, demo_
     receipt = await inbox.receive(_whatsapp("hello", "SM1"), answer=False)
     stored = inbox.post_reply(receipt.conversation_id, "Hi, Sam here. Let me check.", author="human")
     [entry] = Outbox(engine).entries()
-    assert entry.message.author == "human" and entry.message.message_id == f"human-{stored.id}"
+    assert entry.message.author == "human" and entry.message.message_id == stored.details["outbox_message_id"]
     assert entry.message.recipient == CUSTOMER
     with pytest.raises(LookupError):
         inbox.post_reply("nope", "hi")
