@@ -16,8 +16,9 @@ written within ``whatsapp_window`` is refused with error 63016 (``customer_wrote
 ``incoming_message`` does it for you). Tests can also script errors (``fail_next``), take the service down
 (``go_down("503")`` answers 503, ``go_down("refuse")`` closes the port) and bring it back, read the recorded
 requests, change a message's status and have the signed status callbacks posted (``set_status`` then
-``flush_callbacks``), slow every answer down (``delay``), and sign and post webhooks to our service exactly
-as Twilio does (``post_webhook``).
+``flush_callbacks``), slow every answer down (``delay``, before the request is handled; ``answer_delay``,
+after it is handled, as when a provider took a message but its answer never arrived), and sign and post
+webhooks to our service exactly as Twilio does (``post_webhook``).
 
 Usage::
 
@@ -270,6 +271,7 @@ class FakeTwilio:
             self.numbers: set[str] = set()
             self._down: Literal["503"] | None = None
             self.delay = 0.0
+            self.answer_delay = 0.0
         if self._port and self._server is None:
             self.start()
 
@@ -625,6 +627,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.fake.delay:
             time.sleep(self.fake.delay)
         status, payload = self.fake._handle(request)
+        if self.fake.answer_delay:  # the work is done, the answer is late: a client may die waiting for it
+            time.sleep(self.fake.answer_delay)
         data = json.dumps(payload).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
