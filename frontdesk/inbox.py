@@ -38,6 +38,7 @@ from frontdesk.conversations import (
     conversations_table,
     messages_table,
 )
+from frontdesk.hours import BusinessHours
 from frontdesk.intake import Claim, Intake, Receipt, pending_replies_table
 from frontdesk.outbox import enqueue
 from knowledge.documents import Citation, Turn
@@ -78,6 +79,7 @@ class Inbox:
         intake: Intake | None = None,
         addressing: Mapping[str, Addressing] | None = None,
         on_outbox: Callable[[], None] | None = None,
+        hours: BusinessHours | None = None,
     ) -> None:
         self.store = store
         self.agent = agent
@@ -85,6 +87,7 @@ class Inbox:
         self.intake = intake or Intake(store.engine)
         self.addressing = dict(addressing or {})
         self.on_outbox = on_outbox
+        self.hours = hours or BusinessHours()
         self.on_queued: Callable[[str], None] | None = None
 
     # Receiving.
@@ -182,6 +185,10 @@ class Inbox:
         if reply is None:  # pragma: no cover - reply_stream always ends with a reply
             msg = "the agent's stream ended without a reply"
             raise RuntimeError(msg)
+        notice = self.hours.closed_notice(conversation.channel) if reply.escalation is not None else None
+        if notice is not None:  # a person was asked for outside the hours: say when one will reply
+            reply = dataclasses.replace(reply, text=f"{reply.text}\n\n{notice}")
+            yield TextDelta(f"\n\n{notice}")
         final = reply
         await anyio.to_thread.run_sync(lambda: self._complete(claim, conversation, memory, final, deliver=deliver))
         if deliver and self.on_outbox is not None:

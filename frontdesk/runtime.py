@@ -19,6 +19,7 @@ from agent.types import AnswerWriter, QuestionRewriter
 from channels.base import Channel
 from frontdesk import db
 from frontdesk.conversations import ConversationStore
+from frontdesk.hours import BusinessHours
 from frontdesk.inbox import Inbox, ReplyWorker
 from frontdesk.intake import Intake
 from frontdesk.outbox import Outbox, OutboxWorker, RetryPolicy
@@ -96,7 +97,8 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
     knowledge = KnowledgeBase(catalog=Catalog(engine), store=store, embedder=embedder)
     agent, policy, chat_model = build_agent(settings, knowledge, embedder)
     lease = dt.timedelta(seconds=settings.reply_lease_seconds)
-    inbox = Inbox(ConversationStore(engine), agent, policy, intake=Intake(engine, lease=lease))
+    hours = BusinessHours.from_settings(settings.business_hours, settings.business_hours_by_channel)
+    inbox = Inbox(ConversationStore(engine), agent, policy, intake=Intake(engine, lease=lease), hours=hours)
     return Runtime(
         settings=settings,
         engine=engine,

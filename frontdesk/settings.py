@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     outbox_retry_seconds: float = Field(
         default=2.0, gt=0, description="Wait before the second delivery attempt; it doubles each time (to 5 min)."
     )
+    business_hours: str = Field(
+        default="24/7", description="When people answer, e.g. 'Europe/Berlin; mon-fri 09:00-18:00; sat 10:00-14:00'."
+    )
+    business_hours_by_channel: str = Field(
+        default="", description='JSON of channel to schedule, e.g. {"voice": "America/New_York; mon-fri 08:00-20:00"}.'
+    )
     public_base_url: str | None = Field(
         default=None, description="The service's public URL (https://support.example.com), for webhooks and links."
     )
@@ -136,6 +142,13 @@ class Settings(BaseSettings):
             msg = f"log_level must be one of critical, error, warning, info, debug; got {value!r}"
             raise ValueError(msg)
         return level
+
+    @model_validator(mode="after")
+    def _hours(self) -> Settings:
+        from frontdesk.hours import BusinessHours
+
+        BusinessHours.from_settings(self.business_hours, self.business_hours_by_channel)
+        return self
 
     @model_validator(mode="after")
     def _chroma_choice(self) -> Settings:
