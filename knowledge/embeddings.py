@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -78,6 +78,7 @@ class SentenceTransformerEmbedder:
         self._cache: OrderedDict[str, Matrix] = OrderedDict()
         self._cache_size = query_cache_size
         self._lock = threading.Lock()
+        self._shared = SharedBatches(self._encode, max_batch=max(batch_size, 64))
 
     def _encode(self, texts: Sequence[str]) -> Matrix:
         if not texts:
@@ -95,7 +96,8 @@ class SentenceTransformerEmbedder:
         return self._encode(texts)
 
     def embed_queries(self, texts: Sequence[str]) -> Matrix:
-        """Encode queries, reusing vectors of queries seen recently."""
+        """Encode queries, reusing vectors of queries seen recently; queries of concurrent callers (threads)
+        share encoder batches."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         missing: dict[str, list[int]] = {}
         with self._lock:
@@ -107,7 +109,7 @@ class SentenceTransformerEmbedder:
                     self._cache.move_to_end(text)
                     out[i] = cached
         if missing:
-            fresh = self._encode(list(missing))
+            fresh = self._shared.encode(list(missing))
             with self._lock:
                 for (text, rows), vector in zip(missing.items(), fresh, strict=True):
                     out[rows] = vector
@@ -115,3 +117,76 @@ class SentenceTransformerEmbedder:
                     if len(self._cache) > self._cache_size:
                         self._cache.popitem(last=False)
         return out
+
+
+class _Request:
+    __slots__ = ("done", "error", "result", "texts")
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.done = False
+        self.result: Matrix | None = None
+        self.error: BaseException | None = None
+
+
+class SharedBatches:
+    """Encodes the texts of concurrent callers in shared batches, each distinct text once.
+
+    A caller that finds the encoder idle encodes everything queued so far (up to `max_batch` texts) and
+    hands each waiting caller its vectors; callers that arrive while a batch runs queue up for the next one.
+    No caller waits for company: alone, a query is encoded at once; under load, batches form by themselves,
+    and the encoder does several times the work per second that it does one query at a time.
+    """
+
+    def __init__(self, encode: Callable[[Sequence[str]], Matrix], *, max_batch: int = 64) -> None:
+        if max_batch < 1:
+            msg = f"max_batch must be at least 1, got {max_batch}"
+            raise ValueError(msg)
+        self._encode = encode
+        self.max_batch = max_batch
+        self._ready = threading.Condition()
+        self._queue: list[_Request] = []
+        self._busy = False
+        self.batches = 0
+
+    def encode(self, texts: Sequence[str]) -> Matrix:
+        """The vectors of `texts`, in order (raises what the encoder raised for the batch they were in)."""
+        request = _Request(list(texts))
+        with self._ready:
+            self._queue.append(request)
+        while True:
+            with self._ready:
+                while self._busy and not request.done:
+                    self._ready.wait()
+                if request.done:
+                    break
+                self._busy = True
+                batch: list[_Request] = []
+                size = 0
+                while self._queue and (not batch or size + len(self._queue[0].texts) <= self.max_batch):
+                    taken = self._queue.pop(0)
+                    batch.append(taken)
+                    size += len(taken.texts)
+            self._run(batch)  # may not hold this caller's texts when the queue was long: then go round again
+        if request.error is not None:
+            raise request.error
+        assert request.result is not None
+        return request.result
+
+    def _run(self, batch: list[_Request]) -> None:
+        distinct = list(dict.fromkeys(text for request in batch for text in request.texts))
+        try:
+            vectors = self._encode(distinct)
+            row = {text: i for i, text in enumerate(distinct)}
+            for request in batch:
+                request.result = vectors[[row[text] for text in request.texts]]
+        except BaseException as exc:  # every caller of the batch gets the encoder's error
+            for request in batch:
+                request.error = exc
+        finally:
+            with self._ready:
+                for request in batch:
+                    request.done = True
+                self._busy = False
+                self.batches += 1
+                self._ready.notify_all()
