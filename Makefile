@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Browser tests use Debian's chromium (.ci/ensure-chromium), never a browser downloaded by Playwright.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install serve test lint typecheck bench clean
 
@@ -20,6 +22,7 @@ serve: $(STAMP)
 	$(BIN)/frontdesk serve
 
 test: $(STAMP)
+	bash .ci/ensure-chromium
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

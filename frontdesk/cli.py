@@ -84,6 +84,8 @@ def serve(
         out.print(f"Ingested the demo knowledge base: {len(report.added)} documents.")
     host, port = host or settings.host, port or settings.port
     out.print(f"Frontdesk on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    if settings.webchat_demo_page:
+        out.print(f"Demo shop with the web chat widget: http://{host}:{port}/")
     uvicorn.run(create_app(runtime=runtime), host=host, port=port, log_level=settings.log_level)
 
 

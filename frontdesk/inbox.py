@@ -14,6 +14,7 @@ the person, and the in-band caller is told that a person will reply.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -40,7 +41,7 @@ from frontdesk.conversations import (
 )
 from frontdesk.hours import BusinessHours
 from frontdesk.intake import Claim, Intake, Receipt, pending_replies_table
-from frontdesk.outbox import enqueue
+from frontdesk.outbox import enqueue, wake_up
 from knowledge.documents import Citation, Turn
 
 logger = logging.getLogger(__name__)
@@ -338,10 +339,12 @@ class ReplyWorker:
         self._limiter = anyio.CapacityLimiter(concurrency)
         self._busy: set[str] = set()
         self._wake = anyio.Event()
-        inbox.on_queued = lambda _conversation_id: self._wake.set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        inbox.on_queued = lambda _conversation_id: wake_up(self._loop, self._wake)
 
     async def run(self) -> None:
         """Answer until cancelled; a failing database or agent is logged and retried, never fatal."""
+        self._loop = asyncio.get_running_loop()
         async with anyio.create_task_group() as group:
             while True:
                 try:

@@ -156,9 +156,7 @@ class Intake:
         ).scalar_one()
         return Receipt(row.conversation_id, int(row.message_id), True, False, bool(queued), str(status))
 
-    def _receive(
-        self, message: InboundMessage, *, redact: Callable[[str], str], answer: bool, claim: bool
-    ) -> Receipt:
+    def _receive(self, message: InboundMessage, *, redact: Callable[[str], str], answer: bool, claim: bool) -> Receipt:
         now = _now()
         with self.engine.begin() as conn:
             existing = self._receipt_of(conn, message)

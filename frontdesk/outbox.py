@@ -10,6 +10,7 @@ provider already took is not sent again.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -336,6 +337,18 @@ class Outbox:
         return changed == 1
 
 
+def wake_up(loop: asyncio.AbstractEventLoop | None, event: anyio.Event) -> None:
+    """Set `event` of a worker running on `loop`, from that loop or from any other thread."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if loop is None or running is loop:
+        event.set()
+    elif not loop.is_closed():
+        loop.call_soon_threadsafe(event.set)
+
+
 def _entry(row: sa.Row[Any]) -> OutboxEntry:
     return OutboxEntry(
         id=int(row.id),
@@ -371,13 +384,15 @@ class OutboxWorker:
         self.poll_interval = poll_interval
         self._wake = anyio.Event()
         self._limiter = anyio.CapacityLimiter(concurrency)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def notify(self) -> None:
-        """Something was enqueued: look now rather than at the next poll."""
-        self._wake.set()
+        """Something was enqueued: look now rather than at the next poll (safe from any thread)."""
+        wake_up(self._loop, self._wake)
 
     async def run(self) -> None:
         """Deliver until cancelled. Database errors are logged and retried at the next poll, never fatal."""
+        self._loop = asyncio.get_running_loop()
         while True:
             try:
                 await self.deliver_due()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import anyio
 import sqlalchemy as sa
 
 from channels.base import CollectingChannel
@@ -139,3 +140,23 @@ async def test_an_unknown_channel_fails_visibly(engine: sa.Engine) -> None:
     await OutboxWorker(outbox, {}, retry=FAST).deliver_due()
     [entry] = outbox.entries()
     assert entry.status == FAILED and "no channel named 'collect'" in (entry.last_error or "")
+
+
+async def test_a_wake_up_from_another_thread_is_not_lost(engine: sa.Engine) -> None:
+    outbox, channel = Outbox(engine), CollectingChannel()
+    conversation = _conversation(engine)
+    worker = OutboxWorker(outbox, {"collect": channel}, retry=FAST, poll_interval=60.0)
+
+    def enqueue_in_a_thread() -> None:  # as a route running in a worker thread does
+        outbox.enqueue(_message(conversation))
+        worker.notify()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(worker.run)
+        await anyio.sleep(0.2)  # the worker is idle, waiting for a minute-long poll
+        await anyio.to_thread.run_sync(enqueue_in_a_thread)
+        with anyio.fail_after(5):
+            while not channel.sent:
+                await anyio.sleep(0.02)
+        group.cancel_scope.cancel()
+    assert len(channel.sent) == 1

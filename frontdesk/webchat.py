@@ -1,0 +1,358 @@
+"""The web chat service: visitor sessions, history, answers, hand-off to a person and ratings.
+
+It joins the web chat channel (tokens, hub, `WebchatChannel`) to the inbox. A visitor's message goes through
+`Inbox.converse` like any in-band channel's, with a provider message id scoped to the conversation, so that
+a client retrying the same message id gets the stored answer instead of a second one, and two visitors can
+never collide on an id. Every frame about a conversation is pushed to all the windows the visitor has open
+on it (through the hub) as well as returned to the caller, so a second tab, or a window that reconnected
+while an answer was being written, sees it too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import sqlalchemy as sa
+
+from agent.types import AgentReply, EscalationReason
+from channels.messages import InboundMessage, Link
+from channels.webchat import protocol
+from channels.webchat.channel import WebchatChannel
+from channels.webchat.hub import WebchatHub
+from channels.webchat.tokens import VisitorSession, VisitorTokens, load_or_create_secret, new_visitor_id
+from frontdesk.conversations import StoredMessage, conversations_table, messages_table
+from frontdesk.inbox import Inbox, redact_text
+from frontdesk.intake import inbound_receipts_table, new_conversation_id, pending_replies_table, utc
+from frontdesk.settings import Settings
+
+CHANNEL = "webchat"
+SECRET_FILE = "webchat_secret"
+HISTORY_LIMIT = 200
+VISIBLE = "visible_to_customer"
+
+Frame = dict[str, Any]
+
+
+class WebchatError(Exception):
+    """Base of the web chat service's errors."""
+
+
+class ForbiddenError(WebchatError):
+    """A valid token used on a conversation it does not open (answered with 403)."""
+
+
+class ConversationNotFoundError(WebchatError):
+    """The token's conversation no longer exists (answered with 404)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A new visitor's session: the token the widget keeps and what it stands for."""
+
+    token: str
+    visitor: VisitorSession
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """A conversation as its visitor sees it."""
+
+    conversation_id: str
+    status: str
+    notice: str | None
+    rating: int | None
+    items: tuple[protocol.HistoryItem, ...]
+
+    def hello(self) -> Frame:
+        """The `hello` frame that opens every connection."""
+        return protocol.hello(self.conversation_id, self.status, self.items, notice=self.notice, rating=self.rating)
+
+    def as_json(self) -> Frame:
+        """The history as the REST API returns it."""
+        frame = self.hello()
+        frame.pop("type")
+        frame["messages"] = frame.pop("history")
+        return frame
+
+
+class WebchatService:
+    """Web chat sessions over one inbox; `channel` is the `Channel` to register for outbox deliveries."""
+
+    def __init__(
+        self, inbox: Inbox, tokens: VisitorTokens, hub: WebchatHub | None = None, *, human_reply_minutes: int = 10
+    ) -> None:
+        if human_reply_minutes < 1:
+            msg = f"human_reply_minutes must be at least 1, got {human_reply_minutes}"
+            raise ValueError(msg)
+        self.inbox = inbox
+        self.tokens = tokens
+        self.hub = hub or WebchatHub()
+        self.channel = WebchatChannel(self.hub, name=CHANNEL)
+        self.human_reply_minutes = human_reply_minutes
+
+    @property
+    def engine(self) -> sa.Engine:
+        return self.inbox.store.engine
+
+    def human_notice(self) -> str:
+        """What a visitor who asked for a person is told (outside business hours: when someone will reply)."""
+        closed = self.inbox.hours.closed_notice("webchat")
+        if closed is not None:
+            return f"Thanks. {closed} You can leave this page: the conversation will be here when you come back."
+        return (
+            f"Thanks. A person from our team will reply here, usually within {self.human_reply_minutes} minutes. "
+            "You can leave this page: the conversation will be here when you come back."
+        )
+
+    def waiting_notice(self) -> str:
+        """The line shown while the visitor waits for a person."""
+        closed = self.inbox.hours.closed_notice("webchat")
+        if closed is not None:
+            return closed
+        return f"Waiting for a person from our team: usually a reply within {self.human_reply_minutes} minutes."
+
+    def _escalated(self, reason: str) -> Frame:
+        return protocol.status("escalated", reason=reason, text=self.human_notice(), notice=self.waiting_notice())
+
+    # Sessions and access.
+
+    async def start_session(self) -> Session:
+        """A new visitor with a new, empty conversation, and the token that opens it."""
+        return await anyio.to_thread.run_sync(self._start_session)
+
+    def _start_session(self) -> Session:
+        visitor_id = new_visitor_id()
+        conversation_id = new_conversation_id(CHANNEL)
+        self.inbox.store.get_or_create(conversation_id, channel=CHANNEL, customer_ref=visitor_id)
+        token = self.tokens.issue(visitor_id, conversation_id)
+        visitor = self.tokens.verify(token)
+        return Session(token, visitor, visitor.issued_at + self.tokens.max_age)
+
+    async def authorize(self, token: str | None, conversation_id: str | None = None) -> VisitorSession:
+        """The session of a valid token whose conversation exists and is the visitor's. Raises `TokenError`
+        (401), `ForbiddenError` (403) or `ConversationNotFoundError` (404)."""
+        session = self.tokens.verify(token)
+        if conversation_id is not None and conversation_id != session.conversation_id:
+            msg = f"this visitor token does not open conversation {conversation_id!r}"
+            raise ForbiddenError(msg)
+        conversation = await anyio.to_thread.run_sync(self.inbox.store.get, session.conversation_id)
+        if conversation is None:
+            msg = f"conversation {session.conversation_id!r} no longer exists; start a new session"
+            raise ConversationNotFoundError(msg)
+        if conversation.channel != CHANNEL or conversation.customer_ref != session.visitor_id:
+            msg = f"conversation {session.conversation_id!r} does not belong to this visitor"
+            raise ForbiddenError(msg)
+        return session
+
+    # Reading.
+
+    async def history(self, session: VisitorSession, *, after: int | None = None) -> History:
+        """The conversation as the visitor sees it (only messages after id `after` when given)."""
+        return await anyio.to_thread.run_sync(lambda: self._history(session.conversation_id, after))
+
+    def _history(self, conversation_id: str, after: int | None) -> History:
+        conversation = self.inbox.store.get(conversation_id)
+        if conversation is None:
+            msg = f"conversation {conversation_id!r} no longer exists; start a new session"
+            raise ConversationNotFoundError(msg)
+        messages = self.inbox.store.messages(conversation_id)
+        items = [_item(m, conversation_id) for m in messages if _visible(m)]
+        if after is not None:
+            items = [item for item in items if item.id > after]
+        return History(
+            conversation_id=conversation_id,
+            status=conversation.status,
+            notice=self.waiting_notice() if conversation.status == "escalated" else None,
+            rating=_latest_rating(messages),
+            items=tuple(items[-HISTORY_LIMIT:]),
+        )
+
+    # Writing.
+
+    async def converse(self, session: VisitorSession, client_id: str, text: str) -> AsyncIterator[Frame]:
+        """Store the visitor's message and answer it: `customer_message`, `typing`, `delta`s, the `reply`
+        and, when the conversation went to a person, a `status`. Each frame is also pushed to the visitor's
+        open windows. A retry of a message still being answered yields only `typing`: the answer reaches
+        every open window when it is done."""
+        conversation_id = session.conversation_id
+        provider_id = f"{conversation_id}:{client_id}"
+        if await anyio.to_thread.run_sync(self._being_answered, provider_id):
+            yield await self._emit(conversation_id, protocol.typing("agent"))
+            return
+        message = InboundMessage(
+            channel=CHANNEL,
+            sender=session.visitor_id,
+            text=text,
+            conversation_id=conversation_id,
+            provider_message_id=provider_id,
+        )
+        yield await self._emit(conversation_id, protocol.customer_message(client_id, text))
+        yield await self._emit(conversation_id, protocol.typing("agent"))
+        reply: AgentReply | None = None
+        async for event in self.inbox.converse(message):
+            if isinstance(event, AgentReply):
+                reply = event
+            elif (piece := protocol.delta(client_id, event.text))["text"]:
+                yield await self._emit(conversation_id, piece)
+        if reply is None:  # pragma: no cover - converse always ends with a reply
+            msg = "the inbox's answer stream ended without a reply"
+            raise RuntimeError(msg)
+        stored = reply.writer != "person"  # the "a person has this conversation" note is not stored
+        customer_id, answer_id = await anyio.to_thread.run_sync(lambda: self._stored_ids(provider_id, stored))
+        citations = tuple(Link(title=c.title, url=c.url) for c in reply.citations)
+        yield await self._emit(
+            conversation_id,
+            protocol.reply(
+                client_id,
+                reply.text,
+                citations,
+                message_id=answer_id,
+                customer_message_id=customer_id,
+                escalated=reply.escalation is not None,
+            ),
+        )
+        if reply.escalation is not None:
+            yield await self._emit(conversation_id, self._escalated(reply.escalation.reason.value))
+
+    async def request_human(self, session: VisitorSession) -> Frame:
+        """Hand the conversation to a person (reason `customer_asked_for_human`), record it with a note the
+        visitor sees, and tell every open window. Asking again while waiting changes nothing."""
+        await anyio.to_thread.run_sync(self._escalate, session.conversation_id)
+        return await self._emit(session.conversation_id, self._escalated(EscalationReason.CUSTOMER_ASKED.value))
+
+    def _escalate(self, conversation_id: str) -> bool:
+        now = dt.datetime.now(dt.UTC)
+        conversations = conversations_table.c
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                sa.update(conversations_table)
+                .where(conversations.id == conversation_id, conversations.status != "escalated")
+                .values(status="escalated", escalation_reason=EscalationReason.CUSTOMER_ASKED.value, updated_at=now)
+            ).rowcount
+            if changed != 1:
+                return False
+            conn.execute(
+                sa.insert(messages_table).values(
+                    conversation_id=conversation_id,
+                    role="system",
+                    text=self.human_notice(),
+                    original_text=None,
+                    details={
+                        "event": "human_requested",
+                        "reason": EscalationReason.CUSTOMER_ASKED.value,
+                        "channel": CHANNEL,
+                        VISIBLE: True,
+                    },
+                    created_at=now,
+                )
+            )
+        return True
+
+    async def rate(self, session: VisitorSession, score: int, comment: str | None = None) -> Frame:
+        """Store the visitor's rating of the conversation (the latest one counts)."""
+        if not 1 <= score <= 5:
+            msg = f"a rating is 1 to 5, got {score}"
+            raise ValueError(msg)
+        note = redact_text(comment.strip()) if comment and comment.strip() else None
+        text = f"The customer rated the conversation {score}/5" + (f": {note}" if note else ".")
+        details = {"event": "rating", "rating": score, "comment": note, "channel": CHANNEL, VISIBLE: False}
+        await anyio.to_thread.run_sync(
+            lambda: self.inbox.store.add_message(session.conversation_id, "system", text, details=details)
+        )
+        return await self._emit(session.conversation_id, protocol.rated(score))
+
+    def visitor_typing(self, session: VisitorSession) -> None:
+        """Note that the visitor is typing."""
+        self.hub.visitor_typing(session.conversation_id)
+
+    # Helpers.
+
+    async def _emit(self, conversation_id: str, frame: Frame) -> Frame:
+        await self.hub.push(conversation_id, frame)
+        return frame
+
+    def _being_answered(self, provider_id: str) -> bool:
+        receipts, pending = inbound_receipts_table.c, pending_replies_table.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(pending.message_id)
+                .join(inbound_receipts_table, receipts.message_id == pending.message_id)
+                .where(receipts.channel == CHANNEL, receipts.provider_message_id == provider_id)
+            ).first()
+        return row is not None
+
+    def _stored_ids(self, provider_id: str, answered: bool) -> tuple[int | None, int | None]:
+        """The stored ids of the visitor's message and of the agent's answer to it."""
+        receipts, messages = inbound_receipts_table.c, messages_table.c
+        with self.engine.connect() as conn:
+            receipt = conn.execute(
+                sa.select(receipts.message_id, receipts.conversation_id).where(
+                    receipts.channel == CHANNEL, receipts.provider_message_id == provider_id
+                )
+            ).first()
+            if receipt is None:
+                return None, None
+            if not answered:
+                return int(receipt.message_id), None
+            answer = conn.execute(
+                sa.select(messages.id)
+                .where(
+                    messages.conversation_id == receipt.conversation_id,
+                    messages.id > receipt.message_id,
+                    messages.role == "agent",
+                )
+                .order_by(messages.id)
+                .limit(1)
+            ).scalar()
+        return int(receipt.message_id), int(answer) if answer is not None else None
+
+
+def build_webchat(settings: Settings, inbox: Inbox, hub: WebchatHub | None = None) -> WebchatService:
+    """The web chat service from the settings: the token secret from `webchat_secret`, or the one generated
+    and kept in the data folder on first start."""
+    if settings.webchat_secret is not None:
+        secret = settings.webchat_secret.get_secret_value().encode()
+    else:
+        secret = load_or_create_secret(settings.data_dir / SECRET_FILE)
+    tokens = VisitorTokens(secret, max_age=dt.timedelta(days=settings.webchat_token_days))
+    return WebchatService(inbox, tokens, hub, human_reply_minutes=settings.webchat_human_reply_minutes)
+
+
+def _visible(message: StoredMessage) -> bool:
+    if message.role in {"customer", "agent", "human"}:
+        return True
+    return message.role == "system" and message.details.get(VISIBLE) is True
+
+
+def _item(message: StoredMessage, conversation_id: str) -> protocol.HistoryItem:
+    details = message.details
+    citations = tuple(
+        Link(title=str(c.get("title", "")), url=c.get("url"))
+        for c in details.get("citations", ())
+        if isinstance(c, dict) and c.get("title")
+    )
+    client_id = None
+    provider_id = details.get("provider_message_id")
+    if message.role == "customer" and isinstance(provider_id, str):
+        client_id = provider_id.removeprefix(f"{conversation_id}:")
+    return protocol.HistoryItem(
+        id=message.id,
+        role=message.role,
+        text=message.text,
+        created_at=utc(message.created_at),
+        citations=citations,
+        client_id=client_id,
+    )
+
+
+def _latest_rating(messages: list[StoredMessage]) -> int | None:
+    for message in reversed(messages):
+        if message.role == "system" and message.details.get("event") == "rating":
+            rating = message.details.get("rating")
+            return int(rating) if isinstance(rating, int) else None
+    return None
