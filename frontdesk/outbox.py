@@ -400,8 +400,8 @@ class OutboxWorker:
                 due = await anyio.to_thread.run_sync(self.outbox.next_due)
                 if due is not None:
                     wait = max(0.05, min(wait, (due - _now()).total_seconds()))
-            except sa.exc.SQLAlchemyError:
-                logger.exception("the outbox could not be read; trying again in %.0f s", self.poll_interval)
+            except Exception:  # a database outage (or a bug) must not end delivery: try again at the next poll
+                logger.exception("the outbox could not be worked; trying again in %.0f s", self.poll_interval)
                 wait = self.poll_interval
             with anyio.move_on_after(wait):
                 await self._wake.wait()
@@ -420,6 +420,12 @@ class OutboxWorker:
             handled += len(batch)
 
     async def _deliver(self, entry: OutboxEntry, interrupted: bool) -> None:
+        try:
+            await self._deliver_one(entry, interrupted)
+        except sa.exc.SQLAlchemyError:  # the outcome was not recorded: the lease runs out, then it is re-checked
+            logger.exception("the outcome of delivery %d could not be recorded", entry.id)
+
+    async def _deliver_one(self, entry: OutboxEntry, interrupted: bool) -> None:
         async with self._limiter:
             channel = self.channels.get(entry.channel)
             if channel is None:

@@ -11,7 +11,7 @@ from channels.base import CollectingChannel
 from channels.messages import Delivery, Link, OutboundMessage, ThreadKey
 from frontdesk.conversations import ConversationStore
 from frontdesk.intake import Intake
-from frontdesk.outbox import FAILED, PENDING, SENT, Outbox, OutboxWorker, RetryPolicy, outbox_table
+from frontdesk.outbox import FAILED, PENDING, SENT, Outbox, OutboxEntry, OutboxWorker, RetryPolicy, outbox_table
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, jitter=0.0)
 
@@ -118,7 +118,7 @@ async def test_attempts_are_bounded(engine: sa.Engine) -> None:
 
 async def test_a_send_interrupted_by_a_crash_is_not_repeated(engine: sa.Engine) -> None:
     """The worker died after the provider took the message but before it was marked sent."""
-    outbox, channel = Outbox(engine, lease=dt.timedelta(milliseconds=50)), CollectingChannel()
+    outbox, channel = Outbox(engine, lease=dt.timedelta(seconds=30)), CollectingChannel()
     conversation = _conversation(engine)
     outbox.enqueue(_message(conversation, "m-1"))
     outbox.enqueue(_message(conversation, "m-2", "A second reply."))
@@ -160,3 +160,29 @@ async def test_a_wake_up_from_another_thread_is_not_lost(engine: sa.Engine) -> N
                 await anyio.sleep(0.02)
         group.cancel_scope.cancel()
     assert len(channel.sent) == 1
+
+
+class FlakyOutbox(Outbox):
+    """An outbox whose database fails while the first delivery is being recorded."""
+
+    failures = 1
+
+    def mark_sent(self, entry: OutboxEntry, delivery: Delivery) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise sa.exc.OperationalError("UPDATE outbox", {}, Exception("the database went away"))
+        super().mark_sent(entry, delivery)
+
+
+async def test_a_database_failure_while_recording_neither_stops_the_worker_nor_resends(engine: sa.Engine) -> None:
+    outbox, channel = FlakyOutbox(engine, lease=dt.timedelta(milliseconds=200)), CollectingChannel()
+    conversation = _conversation(engine)
+    outbox.enqueue(_message(conversation))
+    worker = OutboxWorker(outbox, {"collect": channel}, retry=FAST, poll_interval=0.05)
+    async with anyio.create_task_group() as group:
+        group.start_soon(worker.run)
+        with anyio.fail_after(10):
+            while outbox.entries()[0].status != SENT:
+                await anyio.sleep(0.05)
+        group.cancel_scope.cancel()
+    assert len(channel.sent) == 1, "the provider's record was found after the lease ran out; nothing sent twice"
