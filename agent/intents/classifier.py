@@ -1,9 +1,14 @@
 """The intent classifier: MiniLM with fine-tuned top layers and a cosine head, and an explicit out-of-scope outcome.
 
 A message is out of scope when the head's best class is the `oos` class (if the training data had one),
-or when it lies too far from every in-scope training message: the mean cosine similarity of its nearest
-training messages, in the untouched encoder's space, is below a threshold calibrated by leave-one-out on
-the training messages so that `in_scope_acceptance` of unseen in-scope messages would be accepted.
+or when it lies too far from every in-scope training message and the head is not sure of it either: the
+mean cosine similarity of its nearest training messages, in the untouched encoder's space, is below a
+threshold calibrated by leave-one-out on the training messages so that `in_scope_acceptance` of unseen
+in-scope messages would pass it, and the head is unsure (its best intent has less than `trust_probability`,
+or less than `trust_margin` times the next one). Two
+signals, because each fails alone: in a dense domain (Banking77) many good messages lie far from the
+training phrasings yet are classified confidently, while gibberish and off-topic chat are both far and
+spread thin over the intents.
 """
 
 from __future__ import annotations
@@ -161,7 +166,10 @@ class IntentClassifier:
         ranked = [int(i) for i in np.argsort(-probabilities) if self._in_scope[i]]
         best = ranked[0]
         top = int(np.argmax(probabilities))
-        out_of_scope = top == self._oos_index or similarity < self.threshold
+        runner_up = float(probabilities[ranked[1]]) if len(ranked) > 1 else 0.0
+        sure = float(probabilities[best]) >= max(self.config.trust_probability, self.config.trust_margin * runner_up)
+        unsure = not sure
+        out_of_scope = top == self._oos_index or (similarity < self.threshold and unsure)
         if out_of_scope:
             alternatives = [(self.labels[i], round(float(probabilities[i]), 4)) for i in ranked[:ALTERNATIVES]]
             return IntentPrediction(OOS_LABEL, 1.0 - float(probabilities[best]), True, alternatives)

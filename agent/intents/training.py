@@ -27,8 +27,10 @@ class IntentConfig:
     `in_scope_acceptance` is the share of unseen in-scope messages the out-of-scope rule should accept,
     estimated by leaving each training message out in turn (1.0 nearly turns the rule off: a closed world
     where only an `oos` training class marks messages out of scope); `neighbours` is how many nearest
-    training messages the rule averages over. `threads` caps torch's threads while training (default:
-    half the cores, at most four).
+    training messages the rule averages over. A message below that similarity is still accepted when the
+    classifier gives its intent at least `trust_probability` and `trust_margin` times the next intent's
+    probability (a probability of 1.0 turns trust off). `threads` caps torch's threads
+    while training (default: half the cores, at most four).
     """
 
     tuned_layers: int = 2
@@ -45,6 +47,8 @@ class IntentConfig:
     threads: int | None = None
     in_scope_acceptance: float = 0.98
     neighbours: int = 5
+    trust_probability: float = 0.3
+    trust_margin: float = 3.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -58,6 +62,8 @@ class IntentConfig:
             "label_smoothing": 0 <= self.label_smoothing < 1,
             "in_scope_acceptance": 0.5 <= self.in_scope_acceptance <= 1,
             "neighbours": self.neighbours >= 1,
+            "trust_probability": 0 < self.trust_probability <= 1,
+            "trust_margin": self.trust_margin >= 1,
             "threads": self.threads is None or self.threads >= 1,
         }
         for name, ok in checks.items():
