@@ -1,9 +1,11 @@
 """The offline answer writer: picks the sentences of the retrieved passages that answer the question.
 
-It scores every sentence (and list step) of the best passages by the question's words it contains,
-with a bonus for the kind of answer asked for (numbers for "how long/how much/when", steps for "how do
-I"), keeps the best one or two in their original order (a whole list when the best sentence
-introduces one), and composes a short reply that cites its passages with [n] markers.
+It scores every sentence (and list step) of the best passages by the question's words it contains
+and, with an embedder, by its meaning (the cosine of its vector to the question's; sentence vectors
+come precomputed from the knowledge base, see `knowledge.sentences`), with a bonus for the kind of
+answer asked for (numbers for "how long/how much/when", steps for "how do I"), keeps the best one or
+two in their original order (a whole list when the best sentence introduces one), and composes a
+short reply that cites its passages with [n] markers.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from agent.grounding import split_sentences
+import numpy as np
+
 from agent.types import AnswerRequest, Draft, TextDelta
 from knowledge.documents import Passage
 from knowledge.embeddings import Embedder
 from knowledge.lexical import tokenize
+from knowledge.sentences import Segment, SentenceVectors, segments
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
-_SUB_ITEM = re.compile(r"^\s{2,}(?:[-*•]|\d{1,2}[.)])\s+")
 _NUMERIC_Q = re.compile(
     r"\b(how (long|much|many|soon|often|far)|when|what time|which days?|cost|price|fee|wie (lange|viel)|wann)\b", re.I
 )
@@ -30,53 +33,31 @@ _DIGIT = re.compile(r"\d")
 @dataclass(frozen=True, slots=True)
 class _Unit:
     passage: int  # 1-based
-    order: int
-    text: str
-    is_step: bool
-    introduces_list: bool
-    list_items: tuple[str, ...] = ()
+    segment: Segment
+
+    @property
+    def order(self) -> int:
+        return self.segment.order
+
+    @property
+    def text(self) -> str:
+        return self.segment.text
+
+    @property
+    def is_step(self) -> bool:
+        return self.segment.is_step
+
+    @property
+    def introduces_list(self) -> bool:
+        return self.segment.introduces_list
+
+    @property
+    def list_items(self) -> tuple[str, ...]:
+        return self.segment.list_items
 
 
 def _units(passage_no: int, text: str) -> list[_Unit]:
-    units: list[_Unit] = []
-    lines = text.splitlines()
-    order = 0
-    i = 0
-    while i < len(lines):
-        line = lines[i].rstrip()
-        i += 1
-        if not line.strip():
-            continue
-        if "|" in line and line.count("|") >= 1 and i < len(lines) and "|" in lines[i]:
-            rows = [line.strip()]
-            while i < len(lines) and "|" in lines[i]:
-                rows.append(lines[i].strip())
-                i += 1
-            units.append(_Unit(passage_no, order, "\n".join(rows[:12]), is_step=False, introduces_list=False))
-            order += 1
-            continue
-        if _LIST_ITEM.match(line) and not _SUB_ITEM.match(line):
-            subs = []
-            while i < len(lines) and _SUB_ITEM.match(lines[i]):
-                subs.append(lines[i].strip())
-                i += 1
-            body = line.strip() + ("\n" + "\n".join(subs) if subs else "")
-            units.append(_Unit(passage_no, order, body, is_step=True, introduces_list=False))
-            order += 1
-            continue
-        for sentence in split_sentences(line):
-            items: tuple[str, ...] = ()
-            introduces = sentence.endswith(":")
-            if introduces:
-                j, found = i, []
-                while j < len(lines) and (not lines[j].strip() or _LIST_ITEM.match(lines[j])):
-                    if lines[j].strip():
-                        found.append(lines[j].rstrip())
-                    j += 1
-                items = tuple(found[:8])
-            units.append(_Unit(passage_no, order, sentence, False, introduces and bool(items), items))
-            order += 1
-    return units
+    return [_Unit(passage_no, segment) for segment in segments(text)]
 
 
 class ExtractiveWriter:
@@ -88,6 +69,7 @@ class ExtractiveWriter:
         self,
         *,
         embedder: Embedder | None = None,
+        sentences: SentenceVectors | None = None,
         max_passages: int = 4,
         max_sentences: int = 3,
         max_chars: int = 600,
@@ -102,7 +84,18 @@ class ExtractiveWriter:
         self.max_passages = max_passages
         self.max_sentences = max_sentences
         self.max_chars = max_chars
+        if sentences is not None and embedder is None:
+            msg = "sentence vectors need the embedder that encodes the question: pass embedder= as well"
+            raise ValueError(msg)
+        if sentences is not None and embedder is not None and sentences.embedder.name != embedder.name:
+            msg = (
+                f"the sentence vectors come from model {sentences.embedder.name!r} but questions would be "
+                f"encoded by {embedder.name!r}; use one model for both"
+            )
+            raise ValueError(msg)
         self.embedder = embedder
+        # Without a knowledge base's precomputed vectors, sentences are encoded on first use and kept in memory.
+        self.sentences = sentences if sentences is not None or embedder is None else SentenceVectors(embedder)
         self.semantic_passages = semantic_passages
 
     def compose(self, request: AnswerRequest) -> Draft:
@@ -172,15 +165,21 @@ class ExtractiveWriter:
     def _similarities(
         self, request: AnswerRequest, candidates: Sequence[tuple[int, Passage, list[_Unit]]]
     ) -> dict[tuple[int, int], float]:
-        """Cosine of each sentence of the best passages to the question (sentence vectors are cached)."""
-        if self.embedder is None:
+        """Cosine of each sentence of the best passages to the question (one encoder call at most: the question)."""
+        if self.embedder is None or self.sentences is None:
             return {}
-        units = [u for number, _, us in candidates if number <= self.semantic_passages for u in us]
-        if not units:
+        chosen = [
+            (passage, units) for number, passage, units in candidates if number <= self.semantic_passages and units
+        ]
+        if not chosen:
             return {}
-        vectors = self.embedder.embed_queries([request.message, *(u.text for u in units)])
-        sims = vectors[1:] @ vectors[0]
-        return {(u.passage, u.order): float(sim) for u, sim in zip(units, sims, strict=True)}
+        question = np.asarray(self.embedder.embed_queries([request.message])[0], dtype=np.float32)
+        matrices = self.sentences.vectors([passage.chunk for passage, _ in chosen])
+        out: dict[tuple[int, int], float] = {}
+        for (_, units), matrix in zip(chosen, matrices, strict=True):
+            sims = matrix @ question
+            out.update({(u.passage, u.order): float(sim) for u, sim in zip(units, sims, strict=True)})
+        return out
 
     def _render(self, units: Sequence[_Unit], passages: Sequence[Passage]) -> str:
         parts: list[str] = []

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 
 from knowledge.documents import Passage
 from knowledge.lexical import tokenize
+from knowledge.sentences import CITATION_MARKER as _MARKER
+from knowledge.sentences import split_sentences
 
-_MARKER = re.compile(r"\s*\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")
-_SENTENCE = re.compile(r"(?<=[.!?\u27e7])[\"')\]]*\s+(?=[\"'(\[]?[A-ZÄÖÜÀ-Ý0-9])")
-_RESTORE = re.compile(r"\u27e6([\d, ]+)\u27e7")
-_LIST_PREFIX = re.compile(r"^(?:[-*•]|\d{1,2}[.)])\s+")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 # Words that carry no claim about the business; an answer may use them freely.
 _CONVERSATIONAL = frozenset(
@@ -80,23 +78,6 @@ def cited_markers(text: str, n_passages: int) -> tuple[int, ...]:
     return tuple(seen)
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences and list lines of a text; a [n] marker stays with the sentence it follows."""
-    protected = _MARKER.sub(lambda m: f"\u27e6{m.group(1)}\u27e7", text)
-    out: list[str] = []
-    for raw_line in protected.splitlines():
-        line = raw_line.strip()
-        if not line:
-            continue
-        prefix = _LIST_PREFIX.match(line)
-        head, rest = (line[: prefix.end()], line[prefix.end() :]) if prefix else ("", line)
-        parts = [part.strip() for part in _SENTENCE.split(rest) if part.strip()]
-        if parts:
-            parts[0] = head + parts[0]
-        out.extend(_RESTORE.sub(r" [\1]", part) for part in parts)
-    return out
-
-
 def _numbers(text: str) -> set[str]:
     return {n.replace(",", ".") for n in _NUMBER.findall(text)}
 
@@ -137,3 +118,13 @@ class GroundingChecker:
             supported = coverage >= self.min_coverage and not missing
             results.append(SentenceSupport(clean, sentence, supported, round(coverage, 3), missing, neutral=False))
         return SupportReport(tuple(results))
+
+
+__all__ = [
+    "GroundingChecker",
+    "SentenceSupport",
+    "SupportReport",
+    "cited_markers",
+    "split_sentences",
+    "strip_markers",
+]

@@ -19,6 +19,7 @@ from knowledge.embeddings import Embedder
 from knowledge.errors import DocumentNotFoundError
 from knowledge.loaders import SourceResult, file_document_id, is_url, iter_source_documents
 from knowledge.retrieval import HybridRetriever, embedding_text
+from knowledge.sentences import SentenceVectors
 from knowledge.store import VectorStore
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class KnowledgeBase:
     Documents are keyed by id and carry a content hash: unchanged documents are not embedded
     again, changed ones are replaced, and documents that vanished from a re-ingested source
     (folder, JSONL file, sitemap) are deleted. A source that fails to load keeps what it had.
+    Ingest also embeds every chunk's sentences (`sentences`, stored in the catalogue beside the
+    chunk), so an answer writer scores them without running the encoder at question time.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class KnowledgeBase:
         chunking: ChunkingConfig | None = None,
         embed_batch_chunks: int = 256,
         refresh_interval: float = 2.0,
+        sentence_cache_bytes: int = 32 * 2**20,
     ) -> None:
         self.catalog = catalog
         self.store = store
@@ -96,6 +100,7 @@ class KnowledgeBase:
         self._revision = catalog.revision()
         self._checked_at = time.monotonic()
         self.retriever = HybridRetriever(catalog.chunks(), store, embedder)
+        self.sentences = SentenceVectors(embedder, store=catalog, cache_bytes=sentence_cache_bytes)
 
     # -- search -----------------------------------------------------------------------------
 
@@ -290,6 +295,7 @@ class KnowledgeBase:
     def _flush(self, batch: list[tuple[str, Document, list[Chunk]]], report: IngestReport) -> int:
         chunks = [c for _, _, cs in batch for c in cs]
         vectors = self.embedder.embed_documents([embedding_text(c) for c in chunks])
+        sentence_vectors = dict(zip((c.id for c in chunks), self.sentences.encode(chunks), strict=True))
         self.store.delete_documents([doc.id for _, doc, _ in batch])
         if chunks:
             self.store.upsert(chunks, vectors)
@@ -297,7 +303,7 @@ class KnowledgeBase:
         for origin, doc, cs in batch:
             by_origin.setdefault(origin, []).append((doc, cs))
         for origin, items in by_origin.items():
-            self.catalog.save(items, origin)
+            self.catalog.save(items, origin, sentence_vectors)
         report.chunks_embedded += len(chunks)
         return len(chunks)
 

@@ -1,19 +1,24 @@
-"""The document catalogue: documents, their content hashes and their chunks, in the SQL database.
+"""The document catalogue: documents, their content hashes, their chunks and their sentence vectors, in SQL.
 
 The catalogue is the source of truth for what is ingested; the vector store holds one vector per
-chunk of it. The knowledge part owns these tables; `frontdesk` gives them an engine and migrations.
+chunk of it. Beside each chunk it keeps the vectors of the chunk's sentences (see
+`knowledge.sentences`), replaced and deleted with the chunk. The knowledge part owns these tables;
+`frontdesk` gives them an engine and migrations.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from knowledge.documents import Chunk, Document, Metadata
+from knowledge.sentences import StoredSentenceVectors
 
 metadata = sa.MetaData()
 
@@ -47,6 +52,20 @@ chunks_table = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("section", sa.Text, nullable=False),
 )
+
+# No foreign key to kb_chunks: rows are deleted with their chunk in the same transaction, and a vector
+# saved while its chunk is being deleted elsewhere leaves a harmless orphan instead of failing an answer.
+sentence_vectors_table = sa.Table(
+    "kb_sentence_vectors",
+    metadata,
+    sa.Column("chunk_id", sa.String(2100), primary_key=True),
+    sa.Column("content_key", sa.String(64), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("dimension", sa.Integer, nullable=False),
+    sa.Column("vectors", sa.LargeBinary, nullable=False),  # float16, little-endian, row-major
+)
+
+_VECTOR_DTYPE = np.dtype("<f2")
 
 revision_table = sa.Table(
     "kb_revision",
@@ -112,8 +131,16 @@ class Catalog:
                 result.update({row.id: row.content_hash for row in rows})
         return result
 
-    def save(self, items: Sequence[tuple[Document, Sequence[Chunk]]], origin: str) -> None:
-        """Insert or replace documents with their chunks, in one transaction."""
+    def save(
+        self,
+        items: Sequence[tuple[Document, Sequence[Chunk]]],
+        origin: str,
+        sentence_vectors: Mapping[str, StoredSentenceVectors] | None = None,
+    ) -> None:
+        """Insert or replace documents with their chunks (and their sentence vectors by chunk id), in one transaction.
+
+        The sentence vectors of the documents' old chunks are deleted with them.
+        """
         if not items:
             return
         now = _now()
@@ -125,7 +152,7 @@ class Catalog:
                     sa.select(documents_table.c.id, documents_table.c.created_at).where(documents_table.c.id.in_(ids))
                 )
             }
-            conn.execute(sa.delete(chunks_table).where(chunks_table.c.document_id.in_(ids)))
+            self._delete_chunks(conn, ids)
             conn.execute(sa.delete(documents_table).where(documents_table.c.id.in_(ids)))
             conn.execute(
                 sa.insert(documents_table),
@@ -152,6 +179,10 @@ class Catalog:
             ]
             if rows:
                 conn.execute(sa.insert(chunks_table), rows)
+            saved = {c.id for _, chunks in items for c in chunks}
+            vector_rows = [_vector_row(cid, v) for cid, v in (sentence_vectors or {}).items() if cid in saved]
+            if vector_rows:
+                self._write_vectors(conn, vector_rows)
             self._bump(conn)
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -159,7 +190,7 @@ class Catalog:
         if not ids:
             return 0
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(chunks_table).where(chunks_table.c.document_id.in_(list(ids))))
+            self._delete_chunks(conn, list(ids))
             deleted = conn.execute(sa.delete(documents_table).where(documents_table.c.id.in_(list(ids)))).rowcount
             if deleted:
                 self._bump(conn)
@@ -209,6 +240,63 @@ class Catalog:
                 for row in conn.execute(query)
             ]
 
+    def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, StoredSentenceVectors]:
+        """The stored sentence vectors of those of the chunks that have any, by chunk id."""
+        t = sentence_vectors_table
+        out: dict[str, StoredSentenceVectors] = {}
+        wanted = list(dict.fromkeys(chunk_ids))
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(sa.select(t).where(t.c.chunk_id.in_(wanted[start : start + 500])))
+                for row in rows:
+                    matrix = np.frombuffer(row.vectors, dtype=_VECTOR_DTYPE).reshape(row.rows, row.dimension)
+                    out[row.chunk_id] = StoredSentenceVectors(row.content_key, matrix.astype(np.float32))
+        return out
+
+    def save_sentence_vectors(self, items: Sequence[tuple[Chunk, StoredSentenceVectors]]) -> int:
+        """Store (or replace) the sentence vectors of chunks the catalogue still holds with the same text.
+
+        Vectors of a chunk that was deleted or changed meanwhile are not stored. Returns how many were.
+        """
+        if not items:
+            return 0
+        c = chunks_table
+        by_id = {chunk.id: (chunk, vectors) for chunk, vectors in items}
+        with self.engine.begin() as conn:
+            current = {
+                row.id: row.text for row in conn.execute(sa.select(c.c.id, c.c.text).where(c.c.id.in_(list(by_id))))
+            }
+            rows = [
+                _vector_row(cid, vectors) for cid, (chunk, vectors) in by_id.items() if current.get(cid) == chunk.text
+            ]
+            if rows:
+                self._write_vectors(conn, rows)
+        return len(rows)
+
+    @staticmethod
+    def _write_vectors(conn: sa.Connection, rows: list[dict[str, object]]) -> None:
+        """Insert or replace sentence-vector rows (an upsert, so concurrent writers of one chunk do not clash)."""
+        t = sentence_vectors_table
+        dialect = conn.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            insert = sqlite.insert(t) if dialect == "sqlite" else postgresql.insert(t)
+            columns = ("content_key", "rows", "dimension", "vectors")
+            upsert = insert.on_conflict_do_update(
+                index_elements=[t.c.chunk_id], set_={name: insert.excluded[name] for name in columns}
+            )
+            conn.execute(upsert, rows)
+            return
+        conn.execute(sa.delete(t).where(t.c.chunk_id.in_([row["chunk_id"] for row in rows])))
+        conn.execute(sa.insert(t), rows)
+
+    @staticmethod
+    def _delete_chunks(conn: sa.Connection, document_ids: Sequence[str]) -> None:
+        """Delete the chunks of documents and their sentence vectors."""
+        c = chunks_table
+        of_documents = sa.select(c.c.id).where(c.c.document_id.in_(list(document_ids)))
+        conn.execute(sa.delete(sentence_vectors_table).where(sentence_vectors_table.c.chunk_id.in_(of_documents)))
+        conn.execute(sa.delete(c).where(c.c.document_id.in_(list(document_ids))))
+
     def revision(self) -> int:
         """A number that grows with every change of the catalogue (for other workers to notice)."""
         with self.engine.connect() as conn:
@@ -222,3 +310,17 @@ class Catalog:
         ).rowcount
         if not updated:
             conn.execute(sa.insert(revision_table).values(id=1, revision=1))
+
+
+def _vector_row(chunk_id: str, stored: StoredSentenceVectors) -> dict[str, object]:
+    matrix = np.ascontiguousarray(stored.vectors, dtype=_VECTOR_DTYPE)
+    if matrix.ndim != 2:
+        msg = f"sentence vectors of chunk {chunk_id!r} must be a matrix, got an array of shape {matrix.shape}"
+        raise ValueError(msg)
+    return {
+        "chunk_id": chunk_id,
+        "content_key": stored.key,
+        "rows": int(matrix.shape[0]),
+        "dimension": int(matrix.shape[1]),
+        "vectors": matrix.tobytes(),
+    }

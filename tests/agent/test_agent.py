@@ -42,9 +42,8 @@ def demo_kb(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransfor
 
 @pytest.fixture
 def offline_agent(demo_kb: KnowledgeBase, embedder: SentenceTransformerEmbedder) -> SupportAgent:
-    return SupportAgent(
-        AgentDeps(knowledge=demo_kb, policy=EscalationPolicy(), offline=ExtractiveWriter(embedder=embedder))
-    )
+    offline = ExtractiveWriter(embedder=embedder, sentences=demo_kb.sentences)  # as frontdesk.runtime wires it
+    return SupportAgent(AgentDeps(knowledge=demo_kb, policy=EscalationPolicy(), offline=offline))
 
 
 @pytest.fixture
