@@ -69,7 +69,11 @@ def demo_knowledge(
 def demo_agent(demo_knowledge: KnowledgeBase, embedder: SentenceTransformerEmbedder) -> SupportAgent:
     """The offline support agent over the demo help centre."""
     return SupportAgent(
-        AgentDeps(knowledge=demo_knowledge, policy=EscalationPolicy(), offline=ExtractiveWriter(embedder=embedder))
+        AgentDeps(
+            knowledge=demo_knowledge,
+            policy=EscalationPolicy(),
+            offline=ExtractiveWriter(embedder=embedder, sentences=demo_knowledge.sentences),
+        )
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +16,9 @@ from agent.extractive import ExtractiveWriter
 from agent.llm import LLMAnswerWriter, aclose_chat_model, build_gemini_chat_model
 from agent.types import AgentReply, EscalationReason, TextDelta
 from frontdesk import db
-from frontdesk.runtime import DEMO_KB
 from knowledge.base import KnowledgeBase
-from knowledge.catalog import Catalog
 from knowledge.documents import Turn
 from knowledge.embeddings import SentenceTransformerEmbedder
-from knowledge.store import ChromaVectorStore
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:coroutine 'ClientResponse.json' was never awaited:RuntimeWarning"),
@@ -29,15 +26,10 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def demo_kb(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Iterator[KnowledgeBase]:
-    folder = tmp_path_factory.mktemp("agent-kb")
-    engine = db.create_engine(f"sqlite:///{folder / 'kb.db'}")
-    db.upgrade(engine)
-    kb = KnowledgeBase(catalog=Catalog(engine), store=ChromaVectorStore(path=folder / "chroma"), embedder=embedder)
-    kb.ingest([str(DEMO_KB)])
-    yield kb
-    engine.dispose()
+@pytest.fixture
+def demo_kb(demo_knowledge: KnowledgeBase) -> KnowledgeBase:
+    """The demo help centre, ingested once for the whole session (tests/conftest.py)."""
+    return demo_knowledge
 
 
 @pytest.fixture

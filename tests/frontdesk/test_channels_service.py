@@ -4,10 +4,9 @@ Twilio-shaped server and a real SMTP server on 127.0.0.1, with outages and retri
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -20,6 +19,7 @@ import anyio
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
+from fakes.network import free_port, wait_for
 from fakes.twilio import FakeTwilio
 from fastapi.testclient import TestClient
 
@@ -32,19 +32,13 @@ PUBLIC = "https://support.example.test"
 WHATSAPP, SMS = "whatsapp:+15559990000", "+15559990001"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class MailSink:
     """A real SMTP server (aiosmtpd in its own thread) standing for the company's mail relay."""
 
     def __init__(self) -> None:
         self.received: list[EmailMessage] = []
         self.refusing = False
-        self.controller = Controller(self, hostname="127.0.0.1", port=_free_port())
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
 
     async def handle_DATA(self, server: object, session: Session, envelope: Envelope) -> str:  # noqa: N802
         if self.refusing:
@@ -67,16 +61,6 @@ class Service:
 
     def webhook(self, path: str, params: dict[str, str], **kwargs: Any) -> Any:
         return self.twilio.post_webhook(f"{PUBLIC}{path}", params, send_to=path, client=self.client, **kwargs)
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -6,39 +6,22 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from fakes.gemini import FakeGemini, FakeReply
+from fakes.network import free_port, wait_for
 from fakes.twilio import FakeTwilio
 
 pytestmark = pytest.mark.slow
 
 WHATSAPP = "whatsapp:+15559990000"
 FRONTDESK = Path(sys.executable).with_name("frontdesk")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_for(what: str, check: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 class Service:
@@ -70,7 +53,7 @@ class Service:
             except httpx.HTTPError:
                 return False
 
-        _wait_for("the service to be ready", ready, timeout=300)
+        wait_for("the service to be ready", ready, timeout=300)
 
     def kill(self) -> None:
         assert self.process is not None
@@ -96,7 +79,7 @@ def test_a_reply_is_sent_once_after_the_service_is_killed(
     tmp_path: Path, servers: tuple[FakeTwilio, FakeGemini]
 ) -> None:
     twilio, gemini = servers
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")},
         "FRONTDESK_DATA_DIR": str(tmp_path / "data"),
@@ -124,7 +107,7 @@ def test_a_reply_is_sent_once_after_the_service_is_killed(
         params = twilio.incoming_message(first, WHATSAPP, "Where is your Lakeview store?")
         acknowledged = twilio.post_webhook(f"{service.url}/twilio/messages", params)
         assert acknowledged.status_code == 200
-        _wait_for("the model call", lambda: gemini.requests, timeout=60)
+        wait_for("the model call", lambda: gemini.requests, timeout=60)
         service.kill()
         assert [m for m in twilio.sent if m.to == first] == []
 
@@ -132,11 +115,11 @@ def test_a_reply_is_sent_once_after_the_service_is_killed(
         # 2. Restarted, it answers; killed again while Twilio has taken the reply but not yet said so.
         twilio.answer_delay = 120
         service.start()
-        _wait_for("the reply to reach Twilio", lambda: [m for m in twilio.sent if m.to == first], timeout=120)
+        wait_for("the reply to reach Twilio", lambda: [m for m in twilio.sent if m.to == first], timeout=120)
         service.kill()
         twilio.answer_delay = 0
         service.start()
-        sent = _wait_for("the reply delivered", lambda: [m for m in twilio.sent if m.to == first], timeout=120)
+        sent = wait_for("the reply delivered", lambda: [m for m in twilio.sent if m.to == first], timeout=120)
         time.sleep(3)  # longer than a lease: a second copy would have gone by now
         sent = [m for m in twilio.sent if m.to == first]
         assert len(sent) == 1, f"expected one reply, got {[m.body for m in sent]}"
