@@ -245,6 +245,38 @@ def eval_dialogues(
     _run_eval(lambda embedder, workdir: run_dialogue_eval(kb, turns, embedder=embedder, workdir=workdir))
 
 
+@eval_app.command("routing")
+def eval_routing(
+    events: Annotated[
+        Path,
+        typer.Option(
+            help="A day of escalations and shift changes as JSONL (python -m evaluation.routing_events).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    roster: Annotated[
+        Path | None, typer.Option(help="Roster JSON (default: the bundled example).", exists=True, dir_okay=False)
+    ] = None,
+    skills: Annotated[
+        Path | None, typer.Option(help="Skill map JSON to check the roster's skills against.", exists=True)
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated agents' answers.")] = 7,
+) -> None:
+    """Replay a day of escalations with the skills policy and with round robin; print one JSON object."""
+    from evaluation.routing import SimulationSettings, run_routing_eval
+    from routing.roster import EXAMPLE_ROSTER, load_roster
+    from routing.skillmap import SkillMap
+
+    try:
+        skill_map = SkillMap.from_file(skills) if skills is not None else None
+        loaded = load_roster(roster or EXAMPLE_ROSTER, skill_map=skill_map)
+        result = run_routing_eval(events, loaded, settings=SimulationSettings(seed=seed))
+    except ValueError as exc:  # RosterError is a ValueError too
+        _fail(str(exc))
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
 @app.command("train-intents")
 def train_intents(
     data: Annotated[Path, typer.Argument(help="Labelled messages (text,label CSV; 'oos' marks out of scope).")],

@@ -26,6 +26,11 @@ SHARED_DATA = Path(os.environ.get("FRONTDESK_SHARED_DATA", REPO.parent / "shared
 POSTGRES_ADMIN_URL = os.environ.get("FRONTDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Every table, emptied after each PostgreSQL test (children before parents).
 TABLES = (
+    "routing_events",
+    "routing_offers",
+    "routing_tickets",
+    "routing_agents",
+    "routing_teams",
     "kb_sentence_vectors",
     "kb_chunks",
     "kb_documents",
