@@ -10,23 +10,30 @@ own timers), so a day takes seconds.
 Simulated agents answer an offer after a delay drawn uniformly from `accept_delay`, or let it expire with
 probability `miss_rate`; the draws depend on the ticket and how many offers it has had, not on the policy,
 so both policies meet the same agents' behaviour. A conversation is handled for its `handle_seconds`,
-times `mismatch_slowdown` when the agent lacks the skill at the required level. An agent going offline
-keeps and finishes their conversations.
+times `mismatch_slowdown` when the agent lacks the skill at the required level (an assumption: 1.5 by
+default; 1.0 takes skills out of the handle time). An agent going offline keeps and finishes their
+conversations. The result's `fairness` checks this: both runs got the same tickets for the same
+conversations with the same handle times, and the same answer to every (ticket, n-th offer) both made.
 
 Measures per policy: wait from escalation to acceptance (p50, p95 per priority, over the conversations some
 agent took; `unserved` counts those nobody took by the end, e.g. no one online spoke the language), SLA
 breaches (count and rate per priority), utilisation (time holding at least one conversation / time
 online), and skill match rate (the share of conversations taken by an agent holding the skill at the
 required level).
+
+Run: `frontdesk eval routing --events day.jsonl`, or with the agents' behaviour as options:
+`python -m evaluation.routing --events day.jsonl --mismatch-slowdown 1.0`.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import heapq
 import itertools
 import json
 import random
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,8 +48,9 @@ from sqlalchemy.pool import StaticPool
 from routing.assignment import AssignmentPolicy, RoundRobinPolicy, SkillsPolicy
 from routing.errors import ConflictError
 from routing.models import EscalationRequest, EventKind, RoutingEvent
-from routing.roster import AgentStatus, Roster
+from routing.roster import EXAMPLE_ROSTER, AgentStatus, Roster, load_roster
 from routing.service import Router
+from routing.skillmap import SkillMap
 from routing.store import events_table, metadata, tickets_table, utc
 
 DIGITS = 4
@@ -183,6 +191,15 @@ def _status(raw: dict[str, Any], where: str) -> StatusChange:
     return StatusChange(at=_number(raw, "at", where), agent=str(_text(raw, "agent", where)), status=parsed)
 
 
+def agent_answer(settings: SimulationSettings, ticket_id: int, nth_offer: int) -> float | None:
+    """How the agent answers the `nth_offer` of a ticket: after how many seconds they accept, or None when
+    they let it expire. Seeded by the ticket and the offer's number only, never by the policy or the agent."""
+    rng = random.Random(f"{settings.seed}:{ticket_id}:{nth_offer}")
+    if rng.random() < settings.miss_rate:
+        return None
+    return rng.uniform(*settings.accept_delay)
+
+
 @dataclass(slots=True)
 class _Clock:
     now: dt.datetime
@@ -206,6 +223,8 @@ class _Simulation:
     sequence: itertools.count[int] = field(default_factory=itertools.count)
     offers_made: Counter[int] = field(default_factory=Counter)
     handle: dict[int, float] = field(default_factory=dict)
+    arrivals: dict[str, tuple[int, float]] = field(default_factory=dict)
+    answers: dict[tuple[int, int], float | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.clock = _Clock(self.day.start)
@@ -232,10 +251,10 @@ class _Simulation:
             return
         ticket_id, offer_id, agent_id = event.ticket_id, event.offer_id, str(event.agent_id)
         self.offers_made[ticket_id] += 1
-        rng = random.Random(f"{self.settings.seed}:{ticket_id}:{self.offers_made[ticket_id]}")
-        if rng.random() < self.settings.miss_rate:
+        delay = agent_answer(self.settings, ticket_id, self.offers_made[ticket_id])
+        self.answers[(ticket_id, self.offers_made[ticket_id])] = delay
+        if delay is None:
             return  # the agent lets the offer expire
-        delay = rng.uniform(*self.settings.accept_delay)
         self.schedule(event.at + dt.timedelta(seconds=delay), partial(self._accept, offer_id, agent_id, ticket_id))
 
     def _accept(self, offer_id: int, agent_id: str, ticket_id: int) -> None:
@@ -262,6 +281,7 @@ class _Simulation:
             )
         )
         self.handle[result.ticket.id] = escalation.handle_seconds
+        self.arrivals[escalation.id] = (result.ticket.id, escalation.handle_seconds)
 
     def _set_status(self, change: StatusChange) -> None:
         self.router.set_status(change.agent, change.status)
@@ -395,16 +415,49 @@ def measure(engine: sa.Engine, roster: Roster, start: dt.datetime, end: dt.datet
 POLICIES: tuple[Callable[[], AssignmentPolicy], ...] = (SkillsPolicy, RoundRobinPolicy)
 
 
+def _answers_summary(answers: dict[tuple[int, int], float | None]) -> dict[str, Any]:
+    delays = [delay for delay in answers.values() if delay is not None]
+    return {
+        "offers": len(answers),
+        "missed": len(answers) - len(delays),
+        "miss_rate": round((len(answers) - len(delays)) / len(answers), DIGITS) if answers else None,
+        "mean_accept_delay_seconds": round(sum(delays) / len(delays), 2) if delays else None,
+    }
+
+
+def _replay(
+    day: DayOfEvents, roster: Roster, policy: AssignmentPolicy, settings: SimulationSettings
+) -> tuple[dict[str, Any], _Simulation]:
+    simulation = _Simulation(day, roster, policy, settings)
+    try:
+        simulation.run()
+        measured = measure(simulation.engine, roster, day.start, simulation.clock.now)
+    finally:
+        simulation.engine.dispose()
+    measured["agent_answers"] = _answers_summary(simulation.answers)
+    return measured, simulation
+
+
 def simulate(
     day: DayOfEvents, roster: Roster, policy: AssignmentPolicy, settings: SimulationSettings
 ) -> dict[str, Any]:
     """Replay the day with one policy and measure it."""
-    simulation = _Simulation(day, roster, policy, settings)
-    try:
-        simulation.run()
-        return measure(simulation.engine, roster, day.start, simulation.clock.now)
-    finally:
-        simulation.engine.dispose()
+    return _replay(day, roster, policy, settings)[0]
+
+
+def _fairness(runs: Sequence[_Simulation]) -> dict[str, Any]:
+    """Whether every run met the same day: same tickets and handle times, same answers to the same offers."""
+    first, *others = runs
+    common = set(first.answers)
+    for other in others:
+        common &= set(other.answers)
+    return {
+        "same_arrivals": all(other.arrivals == first.arrivals for other in others),
+        "same_answers_to_the_same_offers": all(
+            other.answers[key] == first.answers[key] for other in others for key in common
+        ),
+        "offers_compared": len(common),
+    }
 
 
 def run_routing_eval(
@@ -413,7 +466,11 @@ def run_routing_eval(
     """Replay an events file with the skills policy and with round robin; one JSON-able result."""
     day = load_events(events_path)
     chosen = settings or SimulationSettings()
-    results = {policy.name: simulate(day, roster, policy, chosen) for policy in (factory() for factory in POLICIES)}
+    results: dict[str, dict[str, Any]] = {}
+    runs: list[_Simulation] = []
+    for policy in (factory() for factory in POLICIES):
+        results[policy.name], run = _replay(day, roster, policy, chosen)
+        runs.append(run)
     return {
         "escalations": len(day.escalations),
         "agents": len(roster.agents),
@@ -424,5 +481,37 @@ def run_routing_eval(
             "mismatch_slowdown": chosen.mismatch_slowdown,
             "seed": chosen.seed,
         },
+        "fairness": _fairness(runs),
         "policies": results,
     }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: `frontdesk eval routing` with the simulated agents' behaviour as options."""
+    parser = argparse.ArgumentParser(description="Replay a day of escalations with the skills policy and round robin.")
+    parser.add_argument("--events", type=Path, required=True, help="JSONL day (python -m evaluation.routing_events)")
+    parser.add_argument("--roster", type=Path, default=EXAMPLE_ROSTER, help="roster JSON (default: the example)")
+    parser.add_argument("--skills", type=Path, help="skill map JSON to check the roster's skills against")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the simulated agents' answers")
+    parser.add_argument("--mismatch-slowdown", type=float, default=1.5, help="handle time factor without the skill")
+    parser.add_argument("--miss-rate", type=float, default=0.05, help="share of offers left to expire")
+    parser.add_argument("--accept-delay", type=float, nargs=2, default=(3.0, 15.0), metavar=("MIN", "MAX"))
+    args = parser.parse_args(argv)
+    settings = SimulationSettings(
+        accept_delay=(args.accept_delay[0], args.accept_delay[1]),
+        miss_rate=args.miss_rate,
+        mismatch_slowdown=args.mismatch_slowdown,
+        seed=args.seed,
+    )
+    try:
+        skill_map = SkillMap.from_file(args.skills) if args.skills is not None else None
+        result = run_routing_eval(args.events, load_roster(args.roster, skill_map=skill_map), settings=settings)
+    except ValueError as exc:  # RosterError is a ValueError too
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

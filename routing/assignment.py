@@ -11,9 +11,11 @@ online, speaking the language, with free capacity for the channel kind, and insi
 A transfer aims the conversation at one agent or one team until its SLA runs out; then only that agent, or
 only that team's members, are eligible.
 
-`SkillsPolicy` ranks eligible agents by skill level (highest first), then by load as a fraction of capacity
-for the channel kind, then over all kinds, then by how long they have been idle. Agents who already declined
-or let an offer of this conversation expire come after everyone else. `RoundRobinPolicy` is the comparison
+`SkillsPolicy` ranks eligible agents by skill level (highest first), then by demand (how many other waiting
+conversations of the channel kind match them exactly, fewest first: a conversation served outside its skill
+spares the agents others are waiting for), then by load as a fraction of capacity for the channel kind, then
+over all kinds, then by how long they have been idle. Agents who already declined or let an offer of this
+conversation expire come after everyone else. `RoundRobinPolicy` is the comparison
 baseline: it ignores skills and scopes, keeps language and capacity, and takes agents in turn (the one offered
 work longest ago first).
 """
@@ -21,7 +23,7 @@ work longest ago first).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,12 +50,18 @@ class Requirement:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """An agent with their current load (offered plus assigned) per channel kind and their timers."""
+    """An agent with their current load (offered plus assigned) per channel kind and their timers.
+
+    `demand` counts, per channel kind, the waiting conversations this agent is an exact match for (skill at
+    the required level, language, capacity for the kind); the dispatcher fills it in so that a conversation
+    taken outside its skill does not use up an agent whom others are waiting for.
+    """
 
     agent: HumanAgent
     load: Mapping[ChannelKind, int] = field(default_factory=dict)
     idle_since: dt.datetime | None = None
     last_offer_at: dt.datetime | None = None
+    demand: Mapping[ChannelKind, int] = field(default_factory=dict)
 
     def free(self, kind: ChannelKind) -> int:
         """Conversations of `kind` the agent can still take."""
@@ -130,6 +138,7 @@ class SkillsPolicy:
             key=lambda c: (
                 c.agent.id in requirement.passed_over,
                 -(c.agent.level(skill) if skill is not None else 0),
+                c.demand.get(kind, 0),
                 c.load_fraction(kind),
                 c.total_fraction(),
                 c.idle_since or _NEVER,
@@ -155,3 +164,37 @@ class RoundRobinPolicy:
 def scopes_at(steps: Sequence[Scope], step: int) -> frozenset[Scope]:
     """The scopes reached once a conversation is at widening `step` of `steps`."""
     return frozenset(steps[: step + 1])
+
+
+def exact_match(requirement: Requirement, agent: HumanAgent) -> bool:
+    """Whether the agent could take the conversation at its exact step once they had room: it needs a skill
+    they hold at the required level, in a language they speak, on a channel kind they take."""
+    return (
+        requirement.skill is not None
+        and requirement.target_agent is None
+        and requirement.target_team is None
+        and agent.speaks(requirement.language)
+        and agent.capacity_for(requirement.channel_kind) > 0
+        and skill_matched(requirement, agent)
+    )
+
+
+def exact_demand(
+    requirements: Iterable[Requirement], agents: Sequence[HumanAgent]
+) -> dict[str, dict[ChannelKind, int]]:
+    """Per agent, per channel kind, how many of the waiting conversations they are an exact match for."""
+    demand: dict[str, dict[ChannelKind, int]] = {}
+    for requirement in requirements:
+        withdraw_demand(demand, requirement, agents, sign=1)
+    return demand
+
+
+def withdraw_demand(
+    demand: dict[str, dict[ChannelKind, int]], requirement: Requirement, agents: Sequence[HumanAgent], sign: int = -1
+) -> None:
+    """Take a conversation that no longer waits out of `demand` (with `sign` 1: add a waiting one)."""
+    kind = requirement.channel_kind
+    for agent in agents:
+        if exact_match(requirement, agent):
+            per_kind = demand.setdefault(agent.id, {})
+            per_kind[kind] = max(0, per_kind.get(kind, 0) + sign)

@@ -8,9 +8,26 @@ The roster file is JSON:
                  "skills": {"cards": 4}, "languages": ["en", "es"],
                  "capacity": {"chat": 3, "messaging": 5, "email": 8, "voice": 1}, "status": "online"}],
      "routing": {"sla_seconds": {"1": 60, "2": 180, "3": 300}, "offer_timeout_seconds": 30,
-                 "widening": [{"scope": "lower_level", "after_seconds": 0}, {"scope": "team", "after_seconds": 60},
-                              {"scope": "fallback", "after_seconds": 180}],
+                 "widening": [{"scope": "lower_level", "sla_fraction": 0.25},
+                              {"scope": "team", "sla_fraction": 0.5},
+                              {"scope": "fallback", "sla_fraction": 0.75}],
+                 "widening_by_priority": {"3": [{"scope": "lower_level", "sla_fraction": 0.1},
+                                                {"scope": "team", "sla_fraction": 0.2},
+                                                {"scope": "fallback", "sla_fraction": 0.3}]},
+                 "skip_unstaffed_steps": true,
                  "fallback_team": "general"}}
+
+Widening. A waiting conversation is first offered only to agents holding its skill at the required level
+(`exact`); each widening step adds a scope (`lower_level`, `team`, `fallback`, in the order listed) once a
+share of its SLA has passed: `sla_fraction` 0.25 is a quarter of the way into the SLA (15 s of a 60 s SLA,
+75 s of a 300 s one). The steps of `widening` apply to every priority without an entry in
+`widening_by_priority`, whose own list replaces them for that priority (it may list fewer scopes). A step
+may instead say `after_seconds`, seconds after the SLA runs out (negative: before). Steps must come in the
+order they apply, for every priority's SLA. Without `widening` the default is 0.25, 0.5 and 0.75. When the
+SLA itself runs out the breach is recorded and the team's supervisors are told; widening does not wait for
+it. With `skip_unstaffed_steps` (the default) a step whose pool has nobody online who could take the
+conversation (speaking its language, with capacity for its channel kind) is passed at once, like a Twilio
+TaskRouter target with `skip_if: workers.available == 0`.
 
 `load_roster` raises `RosterError` naming the file and the bad field (`agents[2] (id 'bo').skills.cards`).
 """
@@ -133,13 +150,19 @@ class Team(BaseModel):
 
 
 class WideningStep(BaseModel):
-    """One step of the search widening: add `scope` `after_seconds` after the SLA runs out (a negative value
-    widens that long before it runs out, like the step timeouts of a TaskRouter workflow)."""
+    """One step of the search widening: add `scope` to the pool once part of the SLA has passed.
+
+    Give the moment as `sla_fraction`, the share of the priority's SLA that has passed since the SLA started
+    (0.25: a quarter of the way; 1.0: when it runs out), or as `after_seconds`, seconds after the SLA runs out
+    (negative: that long before). Fractions scale with each priority's SLA, as the step timeouts of a Twilio
+    TaskRouter workflow are set inside the SLA they serve. A step with neither widens when the SLA runs out.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     scope: Scope
-    after_seconds: Annotated[float, Field(ge=-86400, le=86400)] = 0.0
+    sla_fraction: Annotated[float, Field(ge=0, le=10)] | None = None
+    after_seconds: Annotated[float, Field(ge=-86400, le=86400)] | None = None
 
     @field_validator("scope")
     @classmethod
@@ -149,19 +172,58 @@ class WideningStep(BaseModel):
             raise ValueError(msg)
         return value
 
+    @model_validator(mode="after")
+    def _one_moment(self) -> WideningStep:
+        if self.sla_fraction is not None and self.after_seconds is not None:
+            msg = (
+                f"give sla_fraction or after_seconds, not both (got sla_fraction={self.sla_fraction:g}, "
+                f"after_seconds={self.after_seconds:g})"
+            )
+            raise ValueError(msg)
+        return self
+
+    def offset_seconds(self, sla_seconds: float) -> float:
+        """Seconds from the start of an SLA of `sla_seconds` until this step widens (never negative)."""
+        if self.sla_fraction is not None:
+            return sla_seconds * self.sla_fraction
+        return max(0.0, sla_seconds + (self.after_seconds or 0.0))
+
 
 DEFAULT_WIDENING = (
-    WideningStep(scope=Scope.LOWER_LEVEL, after_seconds=0),
-    WideningStep(scope=Scope.TEAM, after_seconds=60),
-    WideningStep(scope=Scope.FALLBACK, after_seconds=180),
+    WideningStep(scope=Scope.LOWER_LEVEL, sla_fraction=0.25),
+    WideningStep(scope=Scope.TEAM, sla_fraction=0.5),
+    WideningStep(scope=Scope.FALLBACK, sla_fraction=0.75),
 )
+
+Widening = tuple[WideningStep, ...]
+
+
+def _check_widening(value: Widening) -> Widening:
+    scopes = [step.scope.value for step in value]
+    if len(set(scopes)) != len(scopes):
+        msg = f"each scope may appear once in the widening steps, got {scopes}"
+        raise ValueError(msg)
+    for name in ("sla_fraction", "after_seconds"):
+        moments = [getattr(step, name) for step in value]
+        if all(moment is not None for moment in moments) and moments != sorted(moments):
+            msg = f"widening steps must come in order of {name}, got {moments}"
+            raise ValueError(msg)
+    return value
 
 
 class RoutingConfig(BaseModel):
     """SLA per priority, offer timeout, widening steps, fallback team and the channel -> kind mapping.
 
-    `sla_seconds[p]` is how long a conversation of priority p may wait until an agent accepts it; when it runs
-    out the breach is recorded, the team's supervisors are told and the search widens along `widening`.
+    `sla_seconds[p]` is how long a conversation of priority p may wait until an agent accepts it. While it
+    waits, the search widens along `widening` (or `widening_by_priority[p]`, which replaces it for priority p),
+    by default a quarter of the way into the SLA to lower skill levels, half way to the whole team and three
+    quarters of the way to the fallback team; when the SLA runs out the breach is recorded and the team's
+    supervisors are told. For example, with an SLA of 60 s for priority 1 and the default steps, a priority-1
+    conversation is offered to exact matches only for 15 s, then also to lower levels, at 30 s to the team, at
+    45 s to the fallback team, and breaches at 60 s if nobody has accepted it. With `skip_unstaffed_steps`, a
+    step whose pool has nobody online who could take the conversation is passed at once (see the module
+    docstring).
+
     `channel_kinds` adds to (or overrides) `DEFAULT_CHANNEL_KINDS`. A conversation with no explicit minimum
     skill level needs `default_min_level`. `default_handle_seconds` feeds wait estimates until conversations
     have been resolved.
@@ -173,8 +235,10 @@ class RoutingConfig(BaseModel):
         default_factory=lambda: {1: 60.0, 2: 180.0, 3: 300.0, 4: 900.0, 5: 1800.0}
     )
     offer_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
-    widening: tuple[WideningStep, ...] = DEFAULT_WIDENING
+    widening: Widening = DEFAULT_WIDENING
+    widening_by_priority: dict[Annotated[int, Field(ge=1, le=9)], Widening] = Field(default_factory=dict)
     fallback_team: Identifier | None = None
+    skip_unstaffed_steps: bool = True
     default_priority: Priority = 3
     default_min_level: Level = 3
     default_handle_seconds: Annotated[float, Field(gt=0)] = 300.0
@@ -189,28 +253,59 @@ class RoutingConfig(BaseModel):
 
     @field_validator("widening")
     @classmethod
-    def _ordered_steps(cls, value: tuple[WideningStep, ...]) -> tuple[WideningStep, ...]:
-        scopes = [step.scope.value for step in value]
-        if len(set(scopes)) != len(scopes):
-            msg = f"each scope may appear once in the widening steps, got {scopes}"
-            raise ValueError(msg)
-        delays = [step.after_seconds for step in value]
-        if delays != sorted(delays):
-            msg = f"widening steps must come in order of after_seconds, got {delays}"
-            raise ValueError(msg)
+    def _ordered_steps(cls, value: Widening) -> Widening:
+        return _check_widening(value)
+
+    @field_validator("widening_by_priority")
+    @classmethod
+    def _ordered_steps_by_priority(cls, value: dict[int, Widening]) -> dict[int, Widening]:
+        for priority, steps in value.items():
+            try:
+                _check_widening(steps)
+            except ValueError as exc:
+                msg = f"priority {priority}: {exc}"
+                raise ValueError(msg) from exc
         return value
 
     @model_validator(mode="after")
-    def _default_priority_has_sla(self) -> RoutingConfig:
+    def _consistent(self) -> RoutingConfig:
         if self.default_priority not in self.sla_seconds:
             msg = f"default_priority {self.default_priority} has no SLA; sla_seconds covers {sorted(self.sla_seconds)}"
             raise ValueError(msg)
+        unknown = sorted(set(self.widening_by_priority) - set(self.sla_seconds))
+        if unknown:
+            msg = (
+                f"widening_by_priority names priorities {unknown} that have no SLA; "
+                f"sla_seconds covers {sorted(self.sla_seconds)}"
+            )
+            raise ValueError(msg)
+        for priority, sla in sorted(self.sla_seconds.items()):
+            moments = [step.offset_seconds(sla) for step in self.widening_for(priority)]
+            if moments != sorted(moments):
+                msg = (
+                    f"the widening steps of priority {priority} (SLA {sla:g} s) must come in the order they apply, "
+                    f"got {[round(m, 3) for m in moments]} s into the SLA"
+                )
+                raise ValueError(msg)
         return self
 
     @property
     def steps(self) -> tuple[Scope, ...]:
-        """Every scope in the order a waiting conversation reaches it, starting with exact."""
+        """Every scope of the default widening in the order a waiting conversation reaches it, from exact."""
         return (Scope.EXACT, *(step.scope for step in self.widening))
+
+    def widening_for(self, priority: int) -> Widening:
+        """The widening steps of `priority` (its own, else the default ones)."""
+        return self.widening_by_priority.get(priority, self.widening)
+
+    def steps_for(self, priority: int) -> tuple[Scope, ...]:
+        """Every scope in the order a waiting conversation of `priority` reaches it, starting with exact."""
+        return (Scope.EXACT, *(step.scope for step in self.widening_for(priority)))
+
+    def widen_offsets(self, priority: int) -> tuple[float, ...]:
+        """Seconds from the start of the SLA of `priority` until each of its widening steps."""
+        sla = self.sla_for(priority)
+        return tuple(step.offset_seconds(sla) for step in self.widening_for(priority))
 
     def sla_for(self, priority: int) -> float:
         """Seconds a conversation of `priority` may wait for an agent."""

@@ -1,11 +1,13 @@
 """The router: hands escalated conversations to human agents, keeps the queue, runs the offer and SLA timers.
 
-Life of a ticket: `escalate` queues it; `dispatch` offers it to the best eligible agent (highest priority,
-then oldest ticket first); the agent `accept`s or `decline`s, or the offer expires at `tick` and the ticket
-goes to the next agent; when its SLA runs out, `tick` records the breach, tells the supervisors and widens
-the search step by step (lower level, team, fallback team, as configured); `transfer`, `hand_back` and
-`resolve` end an agent's hold. Every step is recorded in the ticket's history and passed to the listener
-once committed.
+Life of a ticket: `escalate` queues it; `dispatch` offers it to the best eligible agent (highest priority
+first; within a priority exact matches before widened tickets, oldest first); the agent `accept`s or
+`decline`s, or the offer expires at `tick` and the ticket goes to the next agent. While it waits, `tick`
+widens the search step by step at the configured moments inside the SLA (by default lower level at a quarter
+of the SLA, the team at half, the fallback team at three quarters), and `dispatch` skips a step at once when
+nobody online there could take it; when the SLA runs out, `tick` records the breach and tells the
+supervisors. `transfer`, `hand_back` and `resolve` end an agent's hold. Every step is recorded in the
+ticket's history and passed to the listener once committed.
 
 Concurrency. On PostgreSQL several processes may run routers on one database: each offer is made in its own
 short transaction that locks the ticket (`FOR UPDATE SKIP LOCKED`: a ticket another worker is offering is
@@ -27,13 +29,22 @@ SLA and keeps its place by original escalation time.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 
-from routing.assignment import AssignmentPolicy, Candidate, Requirement, SkillsPolicy, scopes_at
+from routing.assignment import (
+    AssignmentPolicy,
+    Candidate,
+    Requirement,
+    SkillsPolicy,
+    exact_demand,
+    scopes_at,
+    withdraw_demand,
+)
 from routing.errors import ConflictError, NotFoundError, PermissionDeniedError, RoutingError
 from routing.models import (
     Escalated,
@@ -47,7 +58,7 @@ from routing.models import (
     TicketState,
     TickResult,
 )
-from routing.roster import AgentStatus, HumanAgent, Role, Roster, RoutingConfig, Team
+from routing.roster import AgentStatus, HumanAgent, Role, Roster, RoutingConfig, Scope, Team
 from routing.skillmap import SkillMap
 from routing.store import (
     HOLDING,
@@ -123,7 +134,7 @@ class Router:
         if row is None:
             msg = f"no ticket with id {ticket_id}"
             raise NotFoundError(msg)
-        return ticket_from_row(row, self.config.steps)
+        return ticket_from_row(row, self.config.steps_for)
 
     def _agent_row(self, conn: sa.Connection, agent_id: str, *, lock: bool = False) -> sa.Row[Any]:
         query = sa.select(agents_table).where(agents_table.c.id == agent_id)
@@ -133,16 +144,17 @@ class Router:
             raise NotFoundError(msg)
         return row
 
-    def _widen_at(self, sla_due_at: dt.datetime, step: int) -> dt.datetime | None:
-        """When a ticket at `step` (sla due at `sla_due_at`) widens next, or None at the last step."""
-        widening = self.config.widening
-        if step >= len(widening):
+    def _widen_at(self, priority: int, sla_due_at: dt.datetime, step: int) -> dt.datetime | None:
+        """When a ticket of `priority` at `step` (SLA due at `sla_due_at`) widens next, or None at the last step."""
+        offsets = self.config.widen_offsets(priority)
+        if step >= len(offsets):
             return None
-        return sla_due_at + dt.timedelta(seconds=widening[step].after_seconds)
+        started = sla_due_at - dt.timedelta(seconds=self.config.sla_for(priority))
+        return started + dt.timedelta(seconds=offsets[step])
 
     def _fresh_sla(self, priority: int, now: dt.datetime) -> dict[str, Any]:
         due = now + dt.timedelta(seconds=self.config.sla_for(priority))
-        return {"step": 0, "sla_due_at": due, "sla_breached": False, "next_widen_at": self._widen_at(due, 0)}
+        return {"step": 0, "sla_due_at": due, "sla_breached": False, "next_widen_at": self._widen_at(priority, due, 0)}
 
     def _release(self, tx: Transaction, agent_id: str | None, now: dt.datetime) -> None:
         """After a conversation left `agent_id`: when they hold nothing more, they are idle from now."""
@@ -228,7 +240,8 @@ class Router:
             self._after_change()
         with self.engine.connect() as conn:
             current = ticket_from_row(
-                conn.execute(sa.select(tickets_table).where(tickets_table.c.id == ticket.id)).one(), self.config.steps
+                conn.execute(sa.select(tickets_table).where(tickets_table.c.id == ticket.id)).one(),
+                self.config.steps_for,
             )
             position, wait = estimate(conn, current, self.config)
         return Escalated(ticket=current, created=created, position=position, estimated_wait_seconds=wait)
@@ -238,7 +251,7 @@ class Router:
         row = conn.execute(
             sa.select(tickets_table).where(t.conversation_id == conversation_id, t.state != TicketState.RESOLVED.value)
         ).first()
-        return ticket_from_row(row, self.config.steps) if row is not None else None
+        return ticket_from_row(row, self.config.steps_for) if row is not None else None
 
     def _team_of(self, conn: sa.Connection, skill: str | None) -> str | None:
         if skill is None:
@@ -255,7 +268,7 @@ class Router:
             skill=ticket.skill,
             min_level=ticket.min_level,
             language=ticket.language,
-            scopes=scopes_at(self.config.steps, ticket.step),
+            scopes=scopes_at(self.config.steps_for(ticket.priority), ticket.step),
             team=ticket.team,
             fallback_team=self.config.fallback_team,
             target_agent=ticket.target_agent,
@@ -264,8 +277,16 @@ class Router:
         )
 
     def dispatch(self, limit: int | None = None) -> list[Offer]:
-        """Offer queued tickets (highest priority, then oldest first; the first `limit` of them, or all) to the
-        best eligible agents; tickets nobody can take stay queued. Returns the offers made."""
+        """Offer queued tickets (the first `limit` of them in queue order, or all) to the best eligible agents;
+        tickets nobody can take stay queued. Returns the offers made.
+
+        Order: highest priority first; within a priority, first every ticket with only the agents who match it
+        exactly, then the widened tickets with their whole pool, each pass oldest first. So a ticket that may
+        already go to anyone does not take the one agent a newer ticket of its priority needs; it takes someone
+        else, or the next agent free. A widened ticket also prefers agents whom fewer queued tickets need
+        exactly (`Candidate.demand`). A ticket whose current step has nobody online who could take it (with
+        `skip_unstaffed_steps`) widens at once to the first step that has someone.
+        """
         now = self.now()
         t = tickets_table.c
         with self.engine.connect() as conn:
@@ -281,31 +302,92 @@ class Router:
                 return []
             candidates = online_candidates(conn)
             passed = passed_over(conn, [row.id for row in rows])
+        tickets = [ticket_from_row(row, self.config.steps_for) for row in rows]
+        wanted = {ticket.id: self.requirement(ticket) for ticket in tickets}
+        demand = exact_demand(wanted.values(), [c.agent for c in candidates.values()])
+        # (ticket, exact only?): a stable sort keeps queue order within each priority and pass
+        plan = sorted(
+            ((ticket, exact_only) for ticket in tickets for exact_only in (True, False)),
+            key=lambda pair: (pair[0].priority, not pair[1]),
+        )
         made: list[Offer] = []
-        for row in rows:
-            ticket = ticket_from_row(row, self.config.steps)
+        served: set[int] = set()
+        options: list[Candidate] | None = None  # the candidates with their demand, rebuilt after a change
+        for ticket, exact_only in plan:
+            if ticket.id in served:
+                continue
             requirement = self.requirement(ticket, passed.get(ticket.id, frozenset()))
+            if exact_only:
+                requirement = replace(requirement, scopes=frozenset({Scope.EXACT}))
+            elif self.config.skip_unstaffed_steps and not self.policy.rank(requirement, list(candidates.values())):
+                staffed = self._staffed_step(ticket, requirement.passed_over, candidates.values())
+                if staffed > ticket.step:
+                    skipped = self._transactor.run(
+                        partial(self._skip_to, ticket_id=ticket.id, from_step=ticket.step, to_step=staffed, now=now)
+                    )
+                    if skipped is None:  # taken, changed or being handled by another worker
+                        continue
+                    ticket = skipped
+                    requirement = self.requirement(ticket, requirement.passed_over)
             for _ in range(len(candidates) + 1):
-                ranked = self.policy.rank(requirement, list(candidates.values()))
+                if options is None:
+                    options = [replace(c, demand=demand.get(c.agent.id, {})) for c in candidates.values()]
+                ranked = self.policy.rank(requirement, options)
                 if not ranked:
                     break
                 outcome = self._transactor.run(
                     partial(self._offer, ticket_id=ticket.id, agent_id=ranked[0].agent.id, now=now)
                 )
+                options = None
                 if isinstance(outcome, Offer):
                     made.append(outcome)
+                    served.add(ticket.id)
                     chosen = candidates[outcome.agent_id]
                     load = dict(chosen.load)
                     load[ticket.channel_kind] = load.get(ticket.channel_kind, 0) + 1
                     candidates[outcome.agent_id] = Candidate(chosen.agent, load, chosen.idle_since, now)
+                    withdraw_demand(demand, wanted[ticket.id], [c.agent for c in candidates.values()])
                     break
                 if outcome is None:  # the ticket was taken, changed or is being handled by another worker
+                    served.add(ticket.id)
                     break
                 if outcome.agent.status is AgentStatus.ONLINE:
                     candidates[outcome.agent.id] = outcome
                 else:
                     candidates.pop(outcome.agent.id, None)
         return made
+
+    def _staffed_step(self, ticket: Ticket, passed: frozenset[str], candidates: Iterable[Candidate]) -> int:
+        """The first widening step from the ticket's own whose pool has someone online who could take the ticket
+        once they had room (language, capacity for the channel kind); the ticket's own step when no step has
+        anyone or the ticket is aimed at an agent or a team by a transfer."""
+        if ticket.target_agent is not None or ticket.target_team is not None:
+            return ticket.step
+        unloaded = [Candidate(c.agent, {}, c.idle_since, c.last_offer_at) for c in candidates]
+        for step in range(ticket.step, len(self.config.steps_for(ticket.priority))):
+            if self.policy.rank(self.requirement(replace(ticket, step=step), passed), unloaded):
+                return step
+        return ticket.step
+
+    def _skip_to(
+        self, tx: Transaction, ticket_id: int, from_step: int, to_step: int, now: dt.datetime
+    ) -> Ticket | None:
+        """Widen a queued ticket from `from_step` straight to `to_step` (the steps between have nobody online);
+        None when the ticket is no longer queued at `from_step`."""
+        row = self._locked_ticket(tx.conn, ticket_id, skip_locked=True)
+        if row is None or row.state != TicketState.QUEUED.value or int(row.step) != from_step:
+            return None
+        ticket = ticket_from_row(row, self.config.steps_for)
+        scopes = self.config.steps_for(ticket.priority)
+        for step in range(from_step + 1, to_step + 1):
+            note = f"skipped {scopes[step - 1].value}: nobody online there could take it"
+            tx.record(self._event(EventKind.WIDENED, ticket, now, scope=scopes[step], team=ticket.team, note=note))
+        tx.conn.execute(
+            sa.update(tickets_table)
+            .where(tickets_table.c.id == ticket_id)
+            .values(step=to_step, next_widen_at=self._widen_at(ticket.priority, ticket.sla_due_at, to_step))
+        )
+        return self._ticket_or_fail(tx.conn, ticket_id)
 
     def _offer(self, tx: Transaction, ticket_id: int, agent_id: str, now: dt.datetime) -> Offer | Candidate | None:
         """Offer the ticket to the agent if both are still as the caller saw them. None: the ticket is gone;
@@ -314,7 +396,7 @@ class Router:
         row = self._locked_ticket(conn, ticket_id, skip_locked=True)
         if row is None or row.state != TicketState.QUEUED.value:
             return None
-        ticket = ticket_from_row(row, self.config.steps)
+        ticket = ticket_from_row(row, self.config.steps_for)
         agent_row = conn.execute(sa.select(agents_table).where(agents_table.c.id == agent_id).with_for_update()).first()
         if agent_row is None:
             return None
@@ -416,8 +498,9 @@ class Router:
     # -- timers ---------------------------------------------------------------------------------------------
 
     def tick(self) -> TickResult:
-        """Expire offers whose time is up (the ticket goes to the next agent), record SLA breaches (telling the
-        supervisors, dropping a transfer's target) and widen overdue searches by one step at a time."""
+        """Expire offers whose time is up (the ticket goes to the next agent), widen searches whose next step is
+        due (through every step that is due, each recorded) and record SLA breaches (telling the supervisors,
+        dropping a transfer's target)."""
         now = self.now()
         o, t = offers_table.c, tickets_table.c
         with self.engine.connect() as conn:
@@ -473,7 +556,7 @@ class Router:
         if offer is None:
             return None
         tx.conn.execute(sa.update(offers_table).where(o.id == offer_id).values(state="expired", closed_at=now))
-        ticket = ticket_from_row(row, self.config.steps)
+        ticket = ticket_from_row(row, self.config.steps_for)
         self._requeue(tx, ticket, now, keep_sla=True)
         tx.record(self._event(EventKind.OFFER_EXPIRED, ticket, now, from_agent=offer.agent_id, offer_id=offer_id))
         return _closed(offer, now)
@@ -482,7 +565,7 @@ class Router:
         row = self._locked_ticket(tx.conn, ticket_id, skip_locked=True)
         if row is None or row.state not in WAITING:
             return None
-        ticket = ticket_from_row(row, self.config.steps)
+        ticket = ticket_from_row(row, self.config.steps_for)
         values: dict[str, Any] = {}
         was_breached = did_widen = False
         if not ticket.sla_breached and ticket.sla_due_at <= now:
@@ -501,12 +584,13 @@ class Router:
                 )
             )
         step = ticket.step
-        widen_at = self._widen_at(ticket.sla_due_at, step)
+        scopes = self.config.steps_for(ticket.priority)
+        widen_at = self._widen_at(ticket.priority, ticket.sla_due_at, step)
         while widen_at is not None and widen_at <= now:
             step += 1
             did_widen = True
-            tx.record(self._event(EventKind.WIDENED, ticket, now, scope=self.config.steps[step], team=ticket.team))
-            widen_at = self._widen_at(ticket.sla_due_at, step)
+            tx.record(self._event(EventKind.WIDENED, ticket, now, scope=scopes[step], team=ticket.team))
+            widen_at = self._widen_at(ticket.priority, ticket.sla_due_at, step)
         if did_widen:
             values.update(step=step)
         values["next_widen_at"] = widen_at
@@ -586,7 +670,7 @@ class Router:
         handed: list[Ticket] = []
         why = note or f"agent {agent_id} went {status.value}"
         for row in rows:
-            ticket = ticket_from_row(row, self.config.steps)
+            ticket = ticket_from_row(row, self.config.steps_for)
             if ticket.state is TicketState.OFFERED:
                 self._close_open_offer(tx, ticket.id, OfferState.REVOKED, now)
                 self._requeue(tx, ticket, now, keep_sla=True)
@@ -705,12 +789,20 @@ class Router:
         if row is None:
             msg = f"no ticket with id {ticket_id}"
             raise NotFoundError(msg)
-        return ticket_from_row(row, self.config.steps)
+        return ticket_from_row(row, self.config.steps_for)
 
     def ticket_for(self, conversation_id: str) -> Ticket | None:
         """The conversation's ticket that is not resolved, if any (who holds it, or that it waits)."""
         with self.engine.connect() as conn:
             return self._open_ticket(conn, conversation_id)
+
+    def last_ticket(self, conversation_id: str) -> Ticket | None:
+        """The conversation's most recent ticket, in whatever state."""
+        t = tickets_table.c
+        query = sa.select(tickets_table).where(t.conversation_id == conversation_id).order_by(t.id.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return ticket_from_row(row, self.config.steps_for) if row is not None else None
 
     def tickets(
         self, *, agent_id: str | None = None, states: tuple[TicketState, ...] = (), limit: int = 500
@@ -723,7 +815,7 @@ class Router:
         if states:
             query = query.where(t.state.in_([state.value for state in states]))
         with self.engine.connect() as conn:
-            return [ticket_from_row(row, self.config.steps) for row in conn.execute(query)]
+            return [ticket_from_row(row, self.config.steps_for) for row in conn.execute(query)]
 
     def offers(self, *, agent_id: str | None = None, state: OfferState | None = OfferState.OPEN) -> list[Offer]:
         """Offers (open ones by default), optionally of one agent, oldest first."""

@@ -8,7 +8,7 @@ ticket that is not resolved, and a ticket has at most one open offer. A ticket n
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -140,9 +140,10 @@ def maybe_utc(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else utc(value)
 
 
-def ticket_from_row(row: sa.Row[Any], steps: tuple[Scope, ...]) -> Ticket:
-    """The ticket of a `routing_tickets` row; `steps` names the scope of its widening step."""
+def ticket_from_row(row: sa.Row[Any], steps: Callable[[int], tuple[Scope, ...]]) -> Ticket:
+    """The ticket of a `routing_tickets` row; `steps(priority)` names the scope of its widening step."""
     step = int(row.step)
+    scopes = steps(int(row.priority))
     return Ticket(
         id=int(row.id),
         conversation_id=row.conversation_id,
@@ -160,7 +161,7 @@ def ticket_from_row(row: sa.Row[Any], steps: tuple[Scope, ...]) -> Ticket:
         state=TicketState(row.state),
         agent_id=row.agent_id,
         step=step,
-        scope=steps[min(step, len(steps) - 1)],
+        scope=scopes[min(step, len(scopes) - 1)],
         sla_due_at=utc(row.sla_due_at),
         sla_breached=bool(row.sla_breached),
         created_at=utc(row.created_at),

@@ -159,7 +159,7 @@ def snapshot(conn: sa.Connection, config: RoutingConfig, now: dt.datetime) -> Qu
     rows = conn.execute(sa.select(tickets_table).where(t.state.in_(WAITING)).order_by(*QUEUE_ORDER))
     by_team: dict[str | None, list[WaitingTicket]] = defaultdict(list)
     for row in rows:
-        ticket = ticket_from_row(row, config.steps)
+        ticket = ticket_from_row(row, config.steps_for)
         waited = (now - ticket.created_at).total_seconds()
         remaining = (ticket.sla_due_at - now).total_seconds()
         by_team[ticket.target_team or ticket.team].append(WaitingTicket(ticket, waited, remaining))

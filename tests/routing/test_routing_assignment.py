@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
-from routing.assignment import Candidate, Requirement, RoundRobinPolicy, SkillsPolicy, scopes_at
+from routing.assignment import (
+    Candidate,
+    Requirement,
+    RoundRobinPolicy,
+    SkillsPolicy,
+    exact_demand,
+    scopes_at,
+    withdraw_demand,
+)
 from routing.roster import AgentStatus, ChannelKind, HumanAgent, Scope
 
 CHAT = ChannelKind.CHAT
@@ -107,6 +116,29 @@ def test_each_widening_step_adds_agents() -> None:
     assert ids(policy.rank(need(2, fallback_team=None), pool)) == ["exact", "novice", "teammate"]
     # a conversation with no skill can go to anyone
     assert set(ids(policy.rank(need(0, skill=None), pool))) == {c.agent.id for c in pool}
+
+
+def test_a_widened_conversation_spares_agents_others_wait_for() -> None:
+    policy = SkillsPolicy()
+    wanted = replace(cand(agent("wanted", skills={"transfers": 5}), idle_minutes=30), demand={CHAT: 2})
+    spare = cand(agent("spare", team="general"), idle_minutes=0)
+    novice = replace(cand(agent("novice", skills={"cards": 1})), demand={CHAT: 1})
+    # demand comes after the skill level (the novice still goes first) and before load and idle time
+    assert ids(policy.rank(need(3, fallback_team=None), [wanted, spare, novice])) == ["novice", "spare", "wanted"]
+    # demand of another channel kind does not count against a chat
+    other_kind = replace(wanted, demand={ChannelKind.EMAIL: 5})
+    assert ids(policy.rank(need(3, fallback_team=None), [spare, other_kind])) == ["wanted", "spare"]
+
+
+def test_demand_counts_exact_matches_per_channel_kind() -> None:
+    ana = agent("ana", skills={"cards": 4})
+    bob = agent("bob", skills={"cards": 2}, languages=("en", "de"))
+    waiting = [need(), need(channel_kind=ChannelKind.EMAIL), need(language="de"), need(skill=None)]
+    demand = exact_demand(waiting, [ana, bob])
+    # bob is below the level and nobody speaks German at level 3; a conversation with no skill wants nobody
+    assert demand == {"ana": {CHAT: 1, ChannelKind.EMAIL: 1}}
+    withdraw_demand(demand, need(), [ana, bob])
+    assert demand == {"ana": {CHAT: 0, ChannelKind.EMAIL: 1}}
 
 
 def test_agents_who_passed_come_last_and_targets_narrow_the_pool() -> None:

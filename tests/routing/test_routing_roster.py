@@ -76,12 +76,77 @@ def test_a_good_roster_loads_with_defaults() -> None:
             r"routing\.widening: widening steps must come in order of after_seconds, got \[60\.0, 0\.0\]",
         ),
         (("routing", "widening"), [{"scope": "exact"}], r"routing\.widening\[0\]\.scope: 'exact' is where"),
+        (
+            ("routing", "widening"),
+            [{"scope": "team", "sla_fraction": 0.5}, {"scope": "lower_level", "sla_fraction": 0.25}],
+            r"routing\.widening: widening steps must come in order of sla_fraction, got \[0\.5, 0\.25\]",
+        ),
+        (
+            ("routing", "widening"),
+            [{"scope": "team", "sla_fraction": 0.5, "after_seconds": -10}],
+            r"routing\.widening\[0\]: give sla_fraction or after_seconds, not both",
+        ),
+        (
+            ("routing", "widening"),
+            [{"scope": "team", "sla_fraction": -0.1}],
+            r"routing\.widening\[0\]\.sla_fraction: .*greater than or equal to 0",
+        ),
+        (
+            ("routing", "widening_by_priority"),
+            {"1": [{"scope": "fallback", "sla_fraction": 0.5}, {"scope": "fallback", "sla_fraction": 0.7}]},
+            r"routing\.widening_by_priority: priority 1: each scope may appear once",
+        ),
+        (
+            ("routing", "widening_by_priority"),
+            {"2": [{"scope": "lower_level", "sla_fraction": 0.1}]},
+            r"widening_by_priority names priorities \[2\] that have no SLA; sla_seconds covers \[1, 3\]",
+        ),
+        (
+            # 30 s before a 60 s SLA runs out is at 30 s, before a quarter of it (15 s): out of order for priority 1
+            ("routing", "widening"),
+            [{"scope": "lower_level", "after_seconds": -30}, {"scope": "team", "sla_fraction": 0.25}],
+            r"the widening steps of priority 1 \(SLA 60 s\) must come in the order they apply, got \[30\.0, 15\.0\]",
+        ),
         (("routing", "offer_timout_seconds"), 10, r"routing\.offer_timout_seconds: Extra inputs are not permitted"),
     ],
 )
 def test_a_bad_roster_names_the_bad_field(path: tuple[str | int, ...], value: object, expected: str) -> None:
     with pytest.raises(RosterError, match=expected):
         parse_roster(_with(path, value))
+
+
+def test_widening_steps_as_fractions_of_each_priority_sla() -> None:
+    default = RoutingConfig()
+    # by default: lower levels at a quarter of the SLA, the team at half, the fallback team at three quarters
+    assert default.widen_offsets(1) == (15.0, 30.0, 45.0)
+    assert default.widen_offsets(3) == (75.0, 150.0, 225.0)
+    assert default.steps_for(3) == (Scope.EXACT, Scope.LOWER_LEVEL, Scope.TEAM, Scope.FALLBACK)
+    assert default.skip_unstaffed_steps
+    roster = parse_roster(
+        _with(
+            ("routing",),
+            {
+                "sla_seconds": {"1": 60, "3": 300},
+                "widening": [{"scope": "lower_level", "after_seconds": -200}, {"scope": "fallback"}],
+                "widening_by_priority": {
+                    "1": [{"scope": "fallback", "sla_fraction": 0.2}],
+                    "3": [
+                        {"scope": "lower_level", "sla_fraction": 0.1},
+                        {"scope": "team", "sla_fraction": 0.2},
+                        {"scope": "fallback", "sla_fraction": 0.3},
+                    ],
+                },
+                "skip_unstaffed_steps": False,
+            },
+        )
+    )
+    config = roster.routing
+    assert config.widen_offsets(1) == (12.0,) and config.steps_for(1) == (Scope.EXACT, Scope.FALLBACK)
+    assert config.widen_offsets(3) == (30.0, 60.0, 90.0)
+    # the default steps, in seconds from the SLA's end (a step with neither widens when it runs out)
+    assert config.widening[0].offset_seconds(300) == 100.0 and config.widening[1].offset_seconds(300) == 300.0
+    assert config.widening[0].offset_seconds(60) == 0.0  # never before the SLA starts
+    assert not config.skip_unstaffed_steps
 
 
 def test_roster_file_errors_name_the_file(tmp_path: Path) -> None:

@@ -92,6 +92,21 @@ CONFIG = RoutingConfig(
     ),
     fallback_team="general",
     default_min_level=3,
+    skip_unstaffed_steps=False,  # these tests walk every step with agents away; skipping is tested on its own
+)
+# The default widening (a quarter, half and three quarters of the SLA) with priority 1's own steps.
+FRACTIONS = RoutingConfig(
+    sla_seconds={1: 60, 3: 300},
+    offer_timeout_seconds=30,
+    widening_by_priority={
+        1: (
+            WideningStep(scope=Scope.LOWER_LEVEL, sla_fraction=0.1),
+            WideningStep(scope=Scope.TEAM, sla_fraction=0.2),
+            WideningStep(scope=Scope.FALLBACK, sla_fraction=0.5),
+        )
+    },
+    fallback_team="general",
+    skip_unstaffed_steps=False,
 )
 
 
@@ -274,6 +289,132 @@ def test_widening_reaches_the_lower_level_agent_first(h: Harness) -> None:
     h.router.tick()
     _, agent_id = h.open_offer(ticket)
     assert agent_id == "novice"
+
+
+def _seconds(moment: dt.datetime) -> float:
+    return (moment - T0).total_seconds()
+
+
+def test_widening_happens_at_the_configured_fractions_before_the_sla(engine: sa.Engine) -> None:
+    h = Harness(engine, FRACTIONS)
+    h.add("sam", role=Role.SUPERVISOR, team="cards", chat=0)
+    h.add("novice", skills={"cards": 1}, team="payments", status=AgentStatus.AWAY)
+    h.add("teammate", skills={"payments": 5}, team="cards", status=AgentStatus.AWAY)
+    h.add("generalist", team="general", status=AgentStatus.AWAY)
+    low = h.escalate("low", priority=3)  # SLA 300 s, the default steps: 75, 150 and 225 s
+    urgent = h.escalate("urgent", priority=1)  # SLA 60 s, its own steps: 6, 12 and 30 s
+    assert h.router.next_deadline() == T0 + dt.timedelta(seconds=6)
+    breached: list[tuple[int, float]] = []
+    while (deadline := h.router.next_deadline()) is not None and _seconds(deadline) < 250:
+        h.clock.now = deadline
+        breached += [(t.id, _seconds(h.clock.now)) for t in h.router.tick().breached]
+    widened = [(e.ticket_id, e.scope, _seconds(e.at)) for e in h.events if e.kind is EventKind.WIDENED]
+    assert widened == [
+        (urgent, Scope.LOWER_LEVEL, 6.0),
+        (urgent, Scope.TEAM, 12.0),
+        (urgent, Scope.FALLBACK, 30.0),
+        (low, Scope.LOWER_LEVEL, 75.0),
+        (low, Scope.TEAM, 150.0),
+        (low, Scope.FALLBACK, 225.0),
+    ]
+    # every step comes before the SLA; the breach itself widens nothing more and is what the supervisor hears
+    assert breached == [(urgent, 60.0)]
+    (breach,) = [e for e in h.events if e.kind is EventKind.SLA_BREACHED]
+    assert (breach.ticket_id, breach.notify, _seconds(breach.at)) == (urgent, ("sam",), 60.0)
+    assert "waited 60.0s, SLA 60s" in breach.note
+    assert h.kinds(urgent) == ["escalated", "widened", "widened", "widened", "sla_breached"]
+    # at the last step the fallback team may take it: taken before its SLA runs out, no breach
+    h.clock.now = T0 + dt.timedelta(seconds=250)
+    h.router.set_status("generalist", AgentStatus.ONLINE)
+    offer_id, agent_id = h.open_offer(low)
+    assert agent_id == "generalist"
+    h.router.accept(offer_id, "generalist")
+    h.clock.now = T0 + dt.timedelta(seconds=300)
+    assert h.router.tick().breached == ()
+    assert h.kinds(low) == ["escalated", "widened", "widened", "widened", "offered", "accepted"]
+    assert [e.kind for e in h.events].count(EventKind.SLA_BREACHED) == 1
+
+
+def test_sla_breach_tells_the_supervisors_of_the_team(engine: sa.Engine) -> None:
+    h = Harness(engine, FRACTIONS)
+    h.add("sam", role=Role.SUPERVISOR, team="cards", chat=0)
+    h.add("pia", role=Role.SUPERVISOR, team="payments", chat=0)
+    h.add("ana", skills={"cards": 5}, chat=1)
+    h.add("bob", skills={"payments": 5}, team="payments", chat=1, status=AgentStatus.AWAY)
+    taken = h.escalate("taken", priority=3)
+    h.router.accept(h.open_offer(taken)[0], "ana")
+    waiting = h.escalate("waiting", priority=3, skill="payments", team="payments")
+    h.clock.advance(299)
+    assert h.router.tick().breached == ()
+    assert not any(e.kind is EventKind.SLA_BREACHED for e in h.events)
+    h.clock.advance(1)
+    result = h.router.tick()
+    assert [t.id for t in result.breached] == [waiting] and result.widened == ()
+    (breach,) = [e for e in h.events if e.kind is EventKind.SLA_BREACHED]
+    assert (breach.ticket_id, breach.notify, breach.team) == (waiting, ("pia",), "payments")
+    assert h.router.ticket(waiting).sla_breached
+    snapshot = {queue.team: queue.breached for queue in h.router.snapshot().queues}
+    assert snapshot == {"payments": 1}
+
+
+def test_a_step_nobody_online_could_take_is_skipped_at_once(engine: sa.Engine) -> None:
+    h = Harness(engine, FRACTIONS.model_copy(update={"skip_unstaffed_steps": True}))
+    h.add("expert", skills={"cards": 5}, chat=1)
+    h.add("novice", skills={"cards": 1}, team="payments", chat=1)
+    busy = h.escalate("busy")
+    h.router.accept(h.open_offer(busy)[0], "expert")
+    waiting = h.escalate("waiting")
+    # the expert is online but full: the ticket waits for them at its exact step
+    assert h.router.offers() == [] and h.router.ticket(waiting).scope is Scope.EXACT
+    # nobody who speaks Spanish is online at any step: nothing to skip to, the ticket stays where it is
+    spanish = h.escalate("spanish", language="es")
+    assert h.kinds(spanish) == ["escalated"] and h.router.ticket(spanish).scope is Scope.EXACT
+    h.clock.advance(10)
+    h.router.set_status("expert", AgentStatus.AWAY)  # keeps the conversation; nobody exact is online now
+    offer_id, agent_id = h.open_offer(waiting)
+    assert agent_id == "novice"
+    assert h.kinds(waiting) == ["escalated", "widened", "offered"]
+    (skipped,) = [e for e in h.router.history(waiting) if e.kind is EventKind.WIDENED]
+    assert skipped.scope is Scope.LOWER_LEVEL and skipped.note == "skipped exact: nobody online there could take it"
+    assert _seconds(skipped.at) == 10.0
+    assert h.router.ticket(waiting).step == 1
+    h.router.accept(offer_id, "novice")
+    h.clock.now = T0 + dt.timedelta(seconds=150)
+    assert [t.id for t in h.router.tick().widened] == [spanish]  # only the Spanish ticket still waits
+
+
+def test_exact_matches_are_served_before_widened_tickets_of_the_same_priority(engine: sa.Engine) -> None:
+    h = Harness(engine, FRACTIONS.model_copy(update={"fallback_team": None}))  # the last step reaches everyone
+    h.add("ana", skills={"cards": 4}, chat=1, status=AgentStatus.OFFLINE)
+    h.add("generalist", team="general", chat=1, status=AgentStatus.OFFLINE)
+    old = h.escalate("old", skill="payments", team="payments", priority=3)
+    h.clock.advance(230)
+    h.router.tick()
+    assert h.router.ticket(old).scope is Scope.FALLBACK  # anyone may take it now
+    new = h.escalate("new", priority=3)  # needs cards at level 3: only ana
+    h.router.set_status("ana", AgentStatus.ONLINE)
+    # the older ticket does not take the one agent the newer one needs: it waits for someone else
+    assert h.open_offer(new)[1] == "ana"
+    assert h.router.ticket(old).state is TicketState.QUEUED
+    h.router.set_status("generalist", AgentStatus.ONLINE)
+    assert h.open_offer(old)[1] == "generalist"
+
+
+def test_a_widened_ticket_prefers_agents_nobody_else_is_waiting_for(engine: sa.Engine) -> None:
+    h = Harness(engine, FRACTIONS.model_copy(update={"fallback_team": None}))  # the last step reaches everyone
+    h.router.auto_dispatch = False
+    h.add("ana", skills={"cards": 4}, chat=1, status=AgentStatus.OFFLINE)
+    h.add("generalist", team="general", chat=1, status=AgentStatus.OFFLINE)
+    urgent = h.escalate("urgent", skill="payments", team="payments", priority=1)
+    h.clock.advance(30)
+    h.router.tick()
+    assert h.router.ticket(urgent).scope is Scope.FALLBACK
+    low = h.escalate("low", priority=3)  # cards: only ana matches it
+    h.router.set_status("ana", AgentStatus.ONLINE)
+    h.router.set_status("generalist", AgentStatus.ONLINE)
+    offers = {offer.ticket_id: offer.agent_id for offer in h.router.dispatch()}
+    # the priority-1 ticket goes first and could take either; it takes the one the other ticket does not need
+    assert offers == {urgent: "generalist", low: "ana"}
 
 
 def test_going_away_or_offline_hands_back_offers_but_keeps_conversations(h: Harness) -> None:
