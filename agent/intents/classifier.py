@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from agent.intents.background import far_from_training, load_background
 from agent.intents.data import OOS_LABEL, IntentDataError, normalise_label
 from agent.intents.encoder import IntentEncoder, Matrix
 from agent.intents.rejection import knn_scores, leave_one_out_knn_scores
@@ -111,24 +112,40 @@ class IntentClassifier:
             msg = f"training needs at least two in-scope intents, got {in_scope!r}"
             raise IntentDataError(msg)
         started = time.perf_counter()
+        background_messages = load_background() if config.background else []
+        background = [message.text for message in background_messages]
         with torch_threads(config.threads):
             encoder = IntentEncoder(
                 resolve_model_path(embedder.name),
                 max_seq_length=config.max_seq_length,
                 tuned_layers=config.tuned_layers,
             )
-            states, base = encoder.lower_states(list(texts))
+            states, base = encoder.lower_states([*texts, *background])
+            keep = np.array([label != OOS_LABEL for label in normalised])
+            bank = base[: len(texts)][keep]
+            kept_texts = [text for text, flag in zip(texts, keep, strict=True) if flag]
+            loo = leave_one_out_knn_scores(bank, kept_texts, config.neighbours)
+            far = far_from_training(
+                base[len(texts) :],
+                [message.group for message in background_messages],
+                bank,
+                loo,
+                neighbours=config.neighbours,
+                quantile=config.background_closeness,
+                domain_share=config.background_domain_share,
+            )
+            used = [len(texts) + int(i) for i in np.flatnonzero(far)]
+            if used:
+                classes = sorted({*classes, OOS_LABEL})
             index = {label: i for i, label in enumerate(classes)}
-            head = fine_tune(encoder, states, [index[label] for label in normalised], len(classes), config)
-        keep = np.array([label != OOS_LABEL for label in normalised])
-        bank = base[keep]
-        kept_texts = [text for text, flag in zip(texts, keep, strict=True) if flag]
-        loo = leave_one_out_knn_scores(bank, kept_texts, config.neighbours)
+            targets = [index[label] for label in normalised] + [index[OOS_LABEL] for _ in used]
+            head = fine_tune(encoder, states[: len(texts)] + [states[i] for i in used], targets, len(classes), config)
         threshold = float(np.quantile(loo, 1.0 - config.in_scope_acceptance))
         summary: dict[str, float | int | str] = {
             "examples": len(texts),
             "intents": len(in_scope),
             "oos_examples": int((~keep).sum()),
+            "background_examples": len(used),
             "train_seconds": round(time.perf_counter() - started, 1),
         }
         return cls(

@@ -29,7 +29,11 @@ class IntentConfig:
     where only an `oos` training class marks messages out of scope); `neighbours` is how many nearest
     training messages the rule averages over. A message below that similarity is still accepted when the
     classifier gives its intent at least `trust_probability` and `trust_margin` times the next intent's
-    probability (a probability of 1.0 turns trust off). `threads` caps torch's threads
+    probability (a probability of 1.0 turns trust off). With `background`, bundled messages from other
+    domains are taught as out of scope (see `agent.intents.background`), except those closer to the
+    training messages than the `background_closeness` quantile of their own leave-one-out similarities, and
+    whole domains of the set with at least `background_domain_share` of their messages that close.
+    `threads` caps torch's threads
     while training (default: half the cores, at most four).
     """
 
@@ -49,6 +53,9 @@ class IntentConfig:
     neighbours: int = 5
     trust_probability: float = 0.3
     trust_margin: float = 3.0
+    background: bool = True
+    background_closeness: float = 0.1
+    background_domain_share: float = 0.1
 
     def __post_init__(self) -> None:
         checks = {
@@ -64,6 +71,8 @@ class IntentConfig:
             "neighbours": self.neighbours >= 1,
             "trust_probability": 0 < self.trust_probability <= 1,
             "trust_margin": self.trust_margin >= 1,
+            "background_closeness": 0 <= self.background_closeness <= 1,
+            "background_domain_share": 0 < self.background_domain_share <= 1,
             "threads": self.threads is None or self.threads >= 1,
         }
         for name, ok in checks.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from agent.intents import OOS_LABEL, IntentClassifier, IntentConfig, IntentDataError, load_labelled_csv
+from agent.intents.background import far_from_training, load_background
 from agent.intents.encoder import IntentEncoder
 from agent.skills import Skill, SkillMap, SkillMapError
 from knowledge.embeddings import SentenceTransformerEmbedder, resolve_model_path
@@ -94,6 +96,45 @@ def test_oos_training_examples_become_a_class(
     assert OOS_LABEL not in model.intents
     assert model.summary["oos_examples"] == 4
     assert model.predict("who wrote the song yesterday, play it").out_of_scope
+
+
+def test_background_messages_are_taught_as_out_of_scope(
+    classifier: IntentClassifier, small_set: tuple[list[str], list[str]], embedder: SentenceTransformerEmbedder
+) -> None:
+    assert OOS_LABEL in classifier.labels
+    assert 0 < int(classifier.summary["background_examples"]) <= len(load_background())
+    chatter = ["hello there", "set an alarm for seven tomorrow", "what is your name", "how do I say thanks in french"]
+    assert all(prediction.out_of_scope for prediction in classifier.predict_many(chatter))
+    texts, labels = small_set
+    closed = IntentClassifier.train(texts, labels, embedder=embedder, config=replace(TINY, background=False))
+    assert OOS_LABEL not in closed.labels
+    assert closed.summary["background_examples"] == 0
+
+
+def test_background_close_to_the_training_messages_is_dropped_with_its_domain() -> None:
+    rng = np.random.default_rng(0)
+    bank = np.zeros((40, 16), dtype=np.float32)
+    bank[:, :8] = np.abs(rng.normal(size=(40, 8)))
+    bank /= np.linalg.norm(bank, axis=1, keepdims=True)
+    own_scores = np.full(40, 0.6, dtype=np.float32)
+    far = np.eye(16, dtype=np.float32)[8:14]  # orthogonal to every training message
+    background = np.vstack([far[:3], bank[:1], far[3:]])  # the fourth is a copy of a training message
+    groups = ["travel/a", "travel/b", "travel/c", "banking/x", "banking/y", "oos", "oos"]
+    keep = far_from_training(background, groups, bank, own_scores, neighbours=1, quantile=0.1, domain_share=0.5)
+    assert keep.tolist() == [True, True, True, False, False, True, True], "banking is the bot's own domain"
+    keep = far_from_training(background, groups, bank, own_scores, neighbours=1, quantile=0.1, domain_share=0.6)
+    assert keep.tolist() == [True, True, True, False, True, True, True], "only the close message goes"
+    empty = np.zeros((0, 16), dtype=np.float32)
+    assert far_from_training(empty, [], bank, own_scores, neighbours=1, quantile=0.1, domain_share=0.1).size == 0
+
+
+def test_bundled_background_covers_many_domains() -> None:
+    background = load_background()
+    groups = {message.group for message in background}
+    assert len(background) == 700
+    assert "oos" in groups
+    assert len({group.split("/")[0] for group in groups if group != "oos"}) == 10
+    assert all(message.text.strip() == message.text and message.text for message in background)
 
 
 def test_training_is_deterministic_and_restores_torch_threads(

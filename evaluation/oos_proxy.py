@@ -1,0 +1,105 @@
+"""Out-of-scope recognition on HINT3 without its kept-back test sets: a stand-in built from the training sets.
+
+HINT3's test sets (real user messages, many out of scope) are not in the shared data. As a stand-in, for each
+bot a quarter of its intents (chosen with the seed) are held out: their messages play unseen in-domain topics
+the bot was not built for. A fifth of the remaining messages is kept back as in-scope test messages, and the
+training messages of the two other bots play off-domain requests. The classifier is trained on the rest,
+with the bundled background messages (outlier exposure) and, as the baseline in the same run, without.
+
+Run: .venv/bin/python -m evaluation.oos_proxy [--data ../shared/data/hint3] [--seed 0] [--bots sofmattress ...]
+Prints one JSON object: per bot and variant, in-scope accuracy (right intent and not rejected) and the share
+of each kind of stand-in out-of-scope message recognised as out of scope.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.intents import IntentClassifier, IntentConfig, load_labelled_csv
+from knowledge.embeddings import Embedder, SentenceTransformerEmbedder
+
+BOTS = ("sofmattress", "curekart", "powerplay11")
+OTHER_BOT_MESSAGES = 60
+DIGITS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """Training messages, in-scope test messages, and stand-in out-of-scope messages by kind."""
+
+    train: list[tuple[str, str]]
+    in_scope: list[tuple[str, str]]
+    out_of_scope: dict[str, list[str]]
+
+
+def split_bot(data: Path, bot: str, seed: int) -> Split:
+    """The stand-in split of one bot (see the module docstring)."""
+    labelled = load_labelled_csv(data / f"{bot}_train.csv")
+    rng = random.Random(seed)
+    intents = sorted(set(labelled.labels))
+    rng.shuffle(intents)
+    held_out = set(intents[: max(2, len(intents) // 4)])
+    train: list[tuple[str, str]] = []
+    in_scope: list[tuple[str, str]] = []
+    unseen: list[str] = []
+    for text, label in zip(labelled.texts, labelled.labels, strict=True):
+        if label in held_out:
+            unseen.append(text)
+        elif rng.random() < 0.2:
+            in_scope.append((text, label))
+        else:
+            train.append((text, label))
+    others: list[str] = []
+    for other in BOTS:
+        if other != bot and (data / f"{other}_train.csv").exists():
+            others += rng.sample(load_labelled_csv(data / f"{other}_train.csv").texts, OTHER_BOT_MESSAGES)
+    return Split(train, in_scope, {"unseen_intents": unseen, "other_bots": others})
+
+
+def measure(split: Split, embedder: Embedder, config: IntentConfig) -> dict[str, object]:
+    """Train on the split and measure in-scope accuracy and out-of-scope recall by kind."""
+    classifier = IntentClassifier.train(
+        [text for text, _ in split.train], [label for _, label in split.train], embedder=embedder, config=config
+    )
+    in_scope = classifier.predict_many([text for text, _ in split.in_scope])
+    result: dict[str, object] = {
+        "in_scope_accuracy": round(
+            sum(p.intent == label for p, (_, label) in zip(in_scope, split.in_scope, strict=True)) / len(in_scope),
+            DIGITS,
+        ),
+        "n_in_scope": len(in_scope),
+    }
+    for kind, texts in split.out_of_scope.items():
+        predictions = classifier.predict_many(texts)
+        result[f"oos_recall_{kind}"] = round(sum(p.out_of_scope for p in predictions) / len(texts), DIGITS)
+        result[f"n_{kind}"] = len(texts)
+    result["train_seconds"] = classifier.summary.get("train_seconds")
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/hint3")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bots", nargs="+", default=list(BOTS))
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        parser.error(f"{args.data} is not a folder with HINT3's <bot>_train.csv files")
+    embedder = SentenceTransformerEmbedder()
+    report: dict[str, object] = {"seed": args.seed}
+    for bot in args.bots:
+        split = split_bot(args.data, bot, args.seed)
+        report[bot] = {
+            "background": measure(split, embedder, IntentConfig()),
+            "no_background": measure(split, embedder, IntentConfig(background=False)),
+        }
+    sys.stdout.write(json.dumps(report) + "\n")
+
+
+if __name__ == "__main__":
+    main()
