@@ -11,7 +11,7 @@ from typing import Protocol
 
 import anyio
 
-from agent.escalation import EscalationInput, EscalationPolicy, asks_for_human
+from agent.escalation import EscalationInput, EscalationPolicy, asks_for_human, prefers_assistant
 from agent.extractive import ExtractiveWriter
 from agent.grounding import GroundingChecker, cited_markers, split_sentences
 from agent.guardrails import detect_injection, leaks_system_prompt, redact
@@ -49,6 +49,7 @@ NOT_A_QUESTION = (
     "Would you like me to connect you with a member of our team who can?"
 )
 ACKNOWLEDGED = "You're welcome. Is there anything else I can help you with?"
+BACK_TO_ASSISTANT = "Of course, I'm here. What would you like to know?"
 
 
 class KnowledgeSearch(Protocol):
@@ -207,6 +208,11 @@ class SupportAgent:
             decision = deps.policy.decide(self._escalation_input(prep, memory, grounded=True))
             yield TextDelta(HANDOFF)
             yield self._final(prep, HANDOFF, (), False, decision.escalation, "handoff", total)
+            return
+
+        if prefers_assistant(prep.message):  # back from waiting for a person (or just reassuring the customer)
+            yield TextDelta(BACK_TO_ASSISTANT)
+            yield self._final(prep, BACK_TO_ASSISTANT, (), False, None, "smalltalk", total)
             return
 
         if is_acknowledgement(prep.message):

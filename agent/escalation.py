@@ -182,6 +182,36 @@ def asks_for_human(text: str) -> bool:
     return False
 
 
+_ASSISTANT = r"(?:bot|chat\s*bot|assistant|ai|a\.i\.|virtual\s+agent|you)"
+_PREFERS_ASSISTANT = re.compile(
+    "|".join(
+        (
+            rf"\b(?:keep|continue|carry\s+on)\s+(?:talking|chatting|going|speaking)?\s*"
+            rf"(?:to|with)\s+(?:the\s+|this\s+|an?\s+)?{_ASSISTANT}\b",
+            rf"\b(?:back|return|switch\s+back)\s+to\s+(?:the\s+|this\s+)?{_ASSISTANT}\b",
+            r"\b(?:no|don'?t|do\s+not)\s+need\s+(?:a|an|the|to\s+talk\s+to\s+a)\s+(?:human|person|agent|someone)\b"
+            r"(?:\s+(?:any\s*more|after\s+all))?",
+            r"\bcancel\s+(?:the\s+|my\s+)?(?:handoff|hand-off|transfer|request\s+for\s+a\s+(?:human|person|agent))\b",
+            r"\bnever\s*mind\s+(?:the\s+)?(?:human|person|agent)\b",
+            r"\bweiter\s+mit\s+(?:dem\s+)?(?:bot|assistenten|chatbot)\b",
+            r"\bcontinuer\s+avec\s+(?:le\s+)?(?:bot|l['’]assistant|assistant|chatbot)\b",
+            r"\bseguir\s+con\s+(?:el\s+)?(?:bot|asistente|chatbot)\b",
+            r"\bdoorgaan\s+met\s+(?:de\s+)?(?:bot|assistent|chatbot)\b",
+            r"\bcontinuare\s+con\s+(?:il\s+|l['’])?(?:bot|assistente|chatbot)\b",
+            r"\bcontinuar\s+com\s+(?:o\s+)?(?:bot|assistente|chatbot)\b",
+        )
+    ),
+    re.IGNORECASE,
+)
+
+
+def prefers_assistant(text: str) -> bool:
+    """True when a customer waiting for a person says they would rather go on with the assistant ("keep
+    chatting with the assistant", "I don't need a human after all", "weiter mit dem Bot", "seguir con el
+    asistente"); the web chat's button sends the first of these."""
+    return _PREFERS_ASSISTANT.search(text) is not None
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Repeated questions
 # ---------------------------------------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from frontdesk import __version__, db
+from frontdesk.api import console as console_routes
+from frontdesk.api import console_deps
 from frontdesk.api import conversations as conversation_routes
 from frontdesk.api import knowledge as knowledge_routes
 from frontdesk.api import webchat as webchat_routes
@@ -38,10 +40,14 @@ def create_app(
             current = await anyio.to_thread.run_sync(lambda: build_runtime(chosen, embedder=embedder))
             await anyio.to_thread.run_sync(ingest_demo_if_empty, current)
         app.state.runtime = current
-        webchat_routes.start(app, current)
+        webchat = webchat_routes.start(app, current)
+        console = console_deps.start(app, current)
         try:
             async with start_channels(app, current), anyio.create_task_group() as workers:
                 workers.start_soon(current.run_workers)
+                workers.start_soon(webchat.relay.run)
+                if console is not None:
+                    workers.start_soon(console.run)
                 yield
                 workers.cancel_scope.cancel()
         finally:
@@ -96,6 +102,7 @@ def create_app(
     app.include_router(knowledge_routes.router)
     app.include_router(conversation_routes.router)
     app.include_router(webchat_routes.router)
+    app.include_router(console_routes.router)
     return app
 
 

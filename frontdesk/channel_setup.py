@@ -111,6 +111,11 @@ class InboxVoice:
                     receipt.conversation_id, status="escalated", escalation_reason="customer_asked_for_human"
                 )
             )
+            handoff = inbox.handoff
+            if handoff is not None:  # a ticket for the person who takes the call (reconciliation retries a failure)
+                await anyio.to_thread.run_sync(
+                    handoff.ask_for_person, receipt.conversation_id, "customer_asked_for_human"
+                )
             return VoiceAnswer(TRANSFERRING, transfer=Transfer(queue=self.default_queue))
         with anyio.fail_after(self.timeout):
             reply = await final_reply(inbox.converse(message))

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from frontdesk.console.cli import agents_app
 from frontdesk.db import DatabaseError
 from frontdesk.runtime import Runtime, build_runtime, ingest_demo_if_empty
 from frontdesk.settings import Settings
@@ -30,6 +31,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(documents_app, name="documents")
 app.add_typer(eval_app, name="eval")
 app.add_typer(db_app, name="db")
+app.add_typer(agents_app, name="agents")
 
 out = Console()
 err = Console(stderr=True)

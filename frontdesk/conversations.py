@@ -23,6 +23,7 @@ conversations_table = sa.Table(
     sa.Column("bot_turns", sa.Integer, nullable=False),
     sa.Column("ungrounded_streak", sa.Integer, nullable=False),
     sa.Column("escalation_reason", sa.String(64), nullable=True),
+    sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("our_address", sa.String(256), nullable=True),
     sa.Column("subject", sa.String(512), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -76,6 +77,7 @@ class Conversation:
     subject: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    escalated_at: dt.datetime | None = None
 
 
 def _now() -> dt.datetime:
@@ -97,6 +99,7 @@ def conversation_from_row(row: sa.Row[Any]) -> Conversation:
         subject=row.subject,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        escalated_at=row.escalated_at,
     )
 
 
@@ -235,6 +238,8 @@ class ConversationStore:
         escalation_reason: str | None = None,
     ) -> None:
         values: dict[str, Any] = {"updated_at": _now()}
+        if status == "escalated":
+            values["escalated_at"] = values["updated_at"]
         for key, value in (
             ("status", status),
             ("language", language),

@@ -39,6 +39,7 @@ from frontdesk.conversations import (
     conversations_table,
     messages_table,
 )
+from frontdesk.handoff import Handoff, summarize, wait_notice
 from frontdesk.hours import BusinessHours
 from frontdesk.intake import Claim, Intake, Receipt, pending_replies_table
 from frontdesk.outbox import enqueue, wake_up
@@ -90,6 +91,7 @@ class Inbox:
         self.on_outbox = on_outbox
         self.hours = hours or BusinessHours()
         self.on_queued: Callable[[str], None] | None = None
+        self.handoff: Handoff | None = None  # set by the runtime once routing is built
 
     # Receiving.
 
@@ -99,6 +101,11 @@ class Inbox:
         receipt = await anyio.to_thread.run_sync(
             lambda: self.intake.receive(message, redact=redact_text, answer=answer, claim=claim)
         )
+        if receipt.previous_status == "escalated" and receipt.status == "bot" and self.handoff is not None:
+            try:  # the customer chose the assistant; if this fails, reconciliation closes the ticket later
+                await anyio.to_thread.run_sync(self.handoff.back_to_assistant, receipt.conversation_id)
+            except Exception:
+                logger.exception("could not close the ticket of conversation %s", receipt.conversation_id)
         if receipt.queued and receipt.claim is None and not receipt.duplicate and self.on_queued is not None:
             self.on_queued(receipt.conversation_id)
         return receipt
@@ -187,7 +194,12 @@ class Inbox:
             msg = "the agent's stream ended without a reply"
             raise RuntimeError(msg)
         notice = self.hours.closed_notice(conversation.channel) if reply.escalation is not None else None
-        if notice is not None:  # a person was asked for outside the hours: say when one will reply
+        if reply.escalation is not None and self.handoff is not None:
+            handoff, escalating = self.handoff, reply
+            summary = summarize(memory.history, redact_text(question), escalating)
+            escalated = await anyio.to_thread.run_sync(lambda: handoff.escalate(conversation, escalating, summary))
+            notice = notice or wait_notice(escalated)  # outside the hours, when a person will reply says enough
+        if notice is not None:
             reply = dataclasses.replace(reply, text=f"{reply.text}\n\n{notice}")
             yield TextDelta(f"\n\n{notice}")
         final = reply
@@ -257,7 +269,7 @@ class Inbox:
             )
             values: dict[str, Any] = {"updated_at": now, "bot_turns": memory.bot_turns + 1, "ungrounded_streak": streak}
             if reply.escalation is not None:
-                values.update(status="escalated", escalation_reason=reply.escalation.reason.value)
+                values.update(status="escalated", escalation_reason=reply.escalation.reason.value, escalated_at=now)
             conn.execute(
                 sa.update(conversations_table).where(conversations_table.c.id == claim.conversation_id).values(**values)
             )

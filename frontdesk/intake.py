@@ -68,7 +68,10 @@ pending_replies_table = sa.Table(
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """What intake did with a message: where it went, and whether it was a provider's retry."""
+    """What intake did with a message: where it went, and whether it was a provider's retry.
+
+    `status` is the conversation's status after the message, `previous_status` before it (None for a retry).
+    """
 
     conversation_id: str
     message_id: int
@@ -77,6 +80,7 @@ class Receipt:
     queued: bool
     status: str
     claim: Claim | None = None
+    previous_status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +110,21 @@ def new_conversation_id(channel: str) -> str:
 class Intake:
     """Stores inbound messages once and keeps the queue of messages awaiting an answer."""
 
-    def __init__(self, engine: sa.Engine, *, lease: dt.timedelta = dt.timedelta(seconds=60)) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        lease: dt.timedelta = dt.timedelta(seconds=60),
+        back_to_bot: Callable[[str], bool] | None = None,
+    ) -> None:
+        """`back_to_bot` tells whether a message in a conversation waiting for a person asks to go on with the
+        assistant instead; such a message hands the conversation back to the bot, which answers it."""
         if lease <= dt.timedelta(0):
             msg = f"the reply lease must be positive, got {lease}"
             raise ValueError(msg)
         self.engine = engine
         self.lease = lease
+        self.back_to_bot = back_to_bot
 
     def receive(
         self, message: InboundMessage, *, redact: Callable[[str], str], answer: bool = True, claim: bool = False
@@ -218,7 +231,12 @@ class Intake:
             # are recorded (a phone number pair: the same key finds the conversation next time).
             record = list(message.record_keys) or [key.value for key in message.thread_keys if key.same_sender]
             record_keys(conn, message.channel, conversation.id, record, now)
-            queued = answer and conversation.status == "bot"
+            status = conversation.status
+            if answer and (
+                status == "resolved" or (status == "escalated" and self.back_to_bot and self.back_to_bot(text))
+            ):
+                status = "bot"  # a new message reopens a resolved conversation; or the customer prefers the bot
+            queued = answer and status == "bot"
             if queued:
                 conn.execute(
                     sa.insert(pending_replies_table).values(
@@ -227,6 +245,8 @@ class Intake:
                 )
             taken = self._claim(conn, conversation.id, now) if queued and claim else None
             updates: dict[str, Any] = {"updated_at": now}
+            if status != conversation.status:
+                updates.update(status=status, escalation_reason=None)
             if message.recipient and conversation.our_address is None:
                 updates["our_address"] = message.recipient[:256]
             if message.subject and conversation.subject is None:
@@ -234,7 +254,7 @@ class Intake:
             conn.execute(
                 sa.update(conversations_table).where(conversations_table.c.id == conversation.id).values(**updates)
             )
-        return Receipt(conversation.id, message_id, False, created, queued, conversation.status, taken)
+        return Receipt(conversation.id, message_id, False, created, queued, status, taken, conversation.status)
 
     def _conversation_for(
         self, conn: sa.Connection, message: InboundMessage, now: dt.datetime

@@ -11,14 +11,16 @@ import anyio
 import sqlalchemy as sa
 
 from agent.agent import AgentConfig, AgentDeps, SupportAgent
-from agent.escalation import EscalationPolicy
+from agent.escalation import EscalationPolicy, prefers_assistant
 from agent.extractive import ExtractiveWriter
+from agent.guardrails import detect_injection
 from agent.intents import IntentClassifier
 from agent.skills import SkillMap
 from agent.types import AnswerWriter, QuestionRewriter
 from channels.base import Channel
 from frontdesk import db
 from frontdesk.conversations import ConversationStore
+from frontdesk.handoff import Handoff, RoutingEvents, RoutingWorker
 from frontdesk.hours import BusinessHours
 from frontdesk.inbox import Inbox, ReplyWorker
 from frontdesk.intake import Intake
@@ -28,6 +30,8 @@ from knowledge.base import IngestReport, KnowledgeBase
 from knowledge.catalog import Catalog
 from knowledge.embeddings import Embedder, SentenceTransformerEmbedder
 from knowledge.store import ChromaVectorStore, VectorStore
+from routing import ChannelKind, Router, RoutingConfig, load_roster
+from routing.skillmap import SkillMap as RoutingSkillMap
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +52,9 @@ class Runtime:
     outbox: Outbox
     channels: dict[str, Channel] = field(default_factory=dict)
     chat_model: object | None = None
+    router: Router | None = None
+    handoff: Handoff | None = None
+    routing_events: RoutingEvents | None = None
     outbox_worker: OutboxWorker | None = None
     reply_worker: ReplyWorker | None = None
 
@@ -72,6 +79,8 @@ class Runtime:
         async with anyio.create_task_group() as group:
             group.start_soon(self.outbox_worker.run)
             group.start_soon(self.reply_worker.run)
+            if self.handoff is not None:
+                group.start_soon(RoutingWorker(self.handoff).run)
 
 
 def build_store(settings: Settings) -> ChromaVectorStore:
@@ -96,9 +105,21 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
         embedder = SentenceTransformerEmbedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
     knowledge = KnowledgeBase(catalog=Catalog(engine), store=store, embedder=embedder)
     agent, policy, chat_model = build_agent(settings, knowledge, embedder)
+    detect_injection("")  # compiles the detector's rules now, not on the first customer's message
     lease = dt.timedelta(seconds=settings.reply_lease_seconds)
     hours = BusinessHours.from_settings(settings.business_hours, settings.business_hours_by_channel)
-    inbox = Inbox(ConversationStore(engine), agent, policy, intake=Intake(engine, lease=lease), hours=hours)
+    conversations = ConversationStore(engine)
+    intake = Intake(engine, lease=lease, back_to_bot=prefers_assistant)
+    inbox = Inbox(conversations, agent, policy, intake=intake, hours=hours)
+    events = RoutingEvents()
+    router = build_router(settings, engine, listener=events)
+    handoff = Handoff(
+        router,
+        conversations,
+        post=lambda conversation_id, text, author: inbox.post_reply(conversation_id, text, author=author),
+    )
+    events.subscribe(handoff.on_event)
+    inbox.handoff = handoff
     return Runtime(
         settings=settings,
         engine=engine,
@@ -109,7 +130,27 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
         inbox=inbox,
         outbox=Outbox(engine, lease=lease),
         chat_model=chat_model,
+        router=router,
+        handoff=handoff,
+        routing_events=events,
     )
+
+
+# Channels with no routing kind of their own: the API and the CLI are chats.
+EXTRA_CHANNEL_KINDS = {"api": ChannelKind.CHAT, "cli": ChannelKind.CHAT}
+
+
+def build_router(settings: Settings, engine: sa.Engine, *, listener: RoutingEvents | None = None) -> Router:
+    """The router, with the roster file (when set) synced into the database: its teams and agents are
+    added or updated, agents added through the API are kept."""
+    skills = RoutingSkillMap.from_file(settings.skill_map) if settings.skill_map is not None else None
+    roster = load_roster(settings.roster, skill_map=skills) if settings.roster is not None else None
+    config = roster.routing if roster is not None else RoutingConfig()
+    config = config.model_copy(update={"channel_kinds": {**EXTRA_CHANNEL_KINDS, **config.channel_kinds}})
+    router = Router(engine, config, skill_map=skills, listener=listener)
+    if roster is not None and settings.roster is not None:
+        router.sync_roster(roster)
+    return router
 
 
 def build_agent(

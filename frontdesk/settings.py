@@ -45,6 +45,10 @@ class Settings(BaseSettings):
         default=None, description="Folder of a trained intent model; default <data_dir>/intents when it exists."
     )
     skill_map: Path | None = Field(default=None, description="Skill map JSON (intents to skills and priorities).")
+    roster: Path | None = Field(
+        default=None,
+        description="Routing roster JSON (teams, human agents, SLAs, widening), synced into the database at start.",
+    )
     answer_min_confidence: float = Field(
         default=0.35, ge=0, le=1, description="Retrieval confidence below which the agent does not answer."
     )
@@ -67,6 +71,10 @@ class Settings(BaseSettings):
     )
     webchat_human_reply_minutes: int = Field(
         default=10, ge=1, le=10_080, description="What a visitor who asks for a person is told: within N minutes."
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis URL (redis://127.0.0.1:6379/0): relays live web-chat frames between API workers.",
     )
     webchat_demo_page: bool = Field(default=True, description="Serve the demo shop with the widget at / and /demo.")
     reply_lease_seconds: float = Field(
@@ -120,6 +128,22 @@ class Settings(BaseSettings):
     )
     email_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     email_reply_limit: int = Field(default=5, ge=1, description="Automatic replies per sender per hour.")
+    # The agent console.
+    console_session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="How long a console sign-in lasts before signing in again."
+    )
+    console_refresh_seconds: float = Field(
+        default=3.0, gt=0, le=60, description="How often open console pages are refreshed (changes by other workers)."
+    )
+    console_offer_emails: bool = Field(
+        default=True, description="E-mail agents about new offers (needs FRONTDESK_SMTP_HOST and FRONTDESK_EMAIL_FROM)."
+    )
+    console_sign_in_limit: int = Field(
+        default=5, ge=1, le=1000, description="Failed sign-ins per account in 15 minutes before it is refused."
+    )
+    console_sign_in_address_limit: int = Field(
+        default=20, ge=1, le=10_000, description="Failed sign-ins per client address in 15 minutes before refusing."
+    )
 
     @field_validator("gemini_api_key", "admin_token", "twilio_auth_token", "smtp_password", "email_inbound_token")
     @classmethod

@@ -11,6 +11,7 @@ while an answer was being written, sees it too.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,15 +20,21 @@ import anyio
 import sqlalchemy as sa
 
 from agent.types import AgentReply, EscalationReason
+from channels.base import DeliveryError
 from channels.messages import InboundMessage, Link
 from channels.webchat import protocol
 from channels.webchat.channel import WebchatChannel
 from channels.webchat.hub import WebchatHub
+from channels.webchat.relay import LocalRelay, RedisRelay, Relay
 from channels.webchat.tokens import VisitorSession, VisitorTokens, load_or_create_secret, new_visitor_id
 from frontdesk.conversations import StoredMessage, conversations_table, messages_table
+from frontdesk.handoff import wait_notice
 from frontdesk.inbox import Inbox, redact_text
 from frontdesk.intake import inbound_receipts_table, new_conversation_id, pending_replies_table, utc
 from frontdesk.settings import Settings
+from routing import Escalated
+
+logger = logging.getLogger(__name__)
 
 CHANNEL = "webchat"
 SECRET_FILE = "webchat_secret"
@@ -84,7 +91,13 @@ class WebchatService:
     """Web chat sessions over one inbox; `channel` is the `Channel` to register for outbox deliveries."""
 
     def __init__(
-        self, inbox: Inbox, tokens: VisitorTokens, hub: WebchatHub | None = None, *, human_reply_minutes: int = 10
+        self,
+        inbox: Inbox,
+        tokens: VisitorTokens,
+        hub: WebchatHub | None = None,
+        *,
+        human_reply_minutes: int = 10,
+        relay: Relay | None = None,
     ) -> None:
         if human_reply_minutes < 1:
             msg = f"human_reply_minutes must be at least 1, got {human_reply_minutes}"
@@ -92,22 +105,27 @@ class WebchatService:
         self.inbox = inbox
         self.tokens = tokens
         self.hub = hub or WebchatHub()
-        self.channel = WebchatChannel(self.hub, name=CHANNEL)
+        self.relay: Relay = relay or LocalRelay(self.hub)
+        self.channel = WebchatChannel(self.hub, name=CHANNEL, relay=self.relay)
         self.human_reply_minutes = human_reply_minutes
 
     @property
     def engine(self) -> sa.Engine:
         return self.inbox.store.engine
 
-    def human_notice(self) -> str:
-        """What a visitor who asked for a person is told (outside business hours: when someone will reply)."""
+    def human_notice(self, escalated: Escalated | None = None) -> str:
+        """What a visitor who asked for a person is told: outside business hours, when someone will reply;
+        otherwise the place in line and the wait routing estimates (or the usual wait when it cannot)."""
+        leave = "You can leave this page: the conversation will be here when you come back."
         closed = self.inbox.hours.closed_notice("webchat")
         if closed is not None:
-            return f"Thanks. {closed} You can leave this page: the conversation will be here when you come back."
-        return (
-            f"Thanks. A person from our team will reply here, usually within {self.human_reply_minutes} minutes. "
-            "You can leave this page: the conversation will be here when you come back."
-        )
+            return f"Thanks. {closed} {leave}"
+        if escalated is not None and escalated.estimated_wait_seconds is not None:
+            return f"Thanks. A person from our team will reply here. {wait_notice(escalated)}"
+        if escalated is not None:  # nobody who could take it is online
+            return f"Thanks. A person from our team will reply here as soon as someone is available. {leave}"
+        usually = f"usually within {self.human_reply_minutes} minutes"
+        return f"Thanks. A person from our team will reply here, {usually}. {leave}"
 
     def waiting_notice(self) -> str:
         """The line shown while the visitor waits for a person."""
@@ -116,8 +134,9 @@ class WebchatService:
             return closed
         return f"Waiting for a person from our team: usually a reply within {self.human_reply_minutes} minutes."
 
-    def _escalated(self, reason: str) -> Frame:
-        return protocol.status("escalated", reason=reason, text=self.human_notice(), notice=self.waiting_notice())
+    def _escalated(self, reason: str, escalated: Escalated | None = None) -> Frame:
+        text = self.human_notice(escalated)
+        return protocol.status("escalated", reason=reason, text=text, notice=self.waiting_notice())
 
     # Sessions and access.
 
@@ -191,6 +210,7 @@ class WebchatService:
             conversation_id=conversation_id,
             provider_message_id=provider_id,
         )
+        before = await anyio.to_thread.run_sync(self.inbox.store.get, conversation_id)
         yield await self._emit(conversation_id, protocol.customer_message(client_id, text))
         yield await self._emit(conversation_id, protocol.typing("agent"))
         reply: AgentReply | None = None
@@ -216,23 +236,38 @@ class WebchatService:
                 escalated=reply.escalation is not None,
             ),
         )
-        if reply.escalation is not None:
-            yield await self._emit(conversation_id, self._escalated(reply.escalation.reason.value))
+        if reply.escalation is not None:  # the reply itself says what happens next; the status sets the banner
+            frame = protocol.status("escalated", reason=reply.escalation.reason.value, notice=self.waiting_notice())
+            yield await self._emit(conversation_id, frame if self.inbox.handoff else self._escalated(frame["reason"]))
+        elif before is not None and before.status == "escalated" and reply.writer != "person":
+            yield await self._emit(conversation_id, protocol.status("bot"))  # the visitor chose the assistant
 
     async def request_human(self, session: VisitorSession) -> Frame:
         """Hand the conversation to a person (reason `customer_asked_for_human`), record it with a note the
         visitor sees, and tell every open window. Asking again while waiting changes nothing."""
-        await anyio.to_thread.run_sync(self._escalate, session.conversation_id)
-        return await self._emit(session.conversation_id, self._escalated(EscalationReason.CUSTOMER_ASKED.value))
+        reason = EscalationReason.CUSTOMER_ASKED.value
+        handoff = self.inbox.handoff
+        escalated = (
+            await anyio.to_thread.run_sync(handoff.ask_for_person, session.conversation_id, reason)
+            if handoff is not None
+            else None
+        )
+        await anyio.to_thread.run_sync(self._escalate, session.conversation_id, self.human_notice(escalated))
+        return await self._emit(session.conversation_id, self._escalated(reason, escalated))
 
-    def _escalate(self, conversation_id: str) -> bool:
+    def _escalate(self, conversation_id: str, notice: str) -> bool:
         now = dt.datetime.now(dt.UTC)
         conversations = conversations_table.c
         with self.engine.begin() as conn:
             changed = conn.execute(
                 sa.update(conversations_table)
                 .where(conversations.id == conversation_id, conversations.status != "escalated")
-                .values(status="escalated", escalation_reason=EscalationReason.CUSTOMER_ASKED.value, updated_at=now)
+                .values(
+                    status="escalated",
+                    escalation_reason=EscalationReason.CUSTOMER_ASKED.value,
+                    escalated_at=now,
+                    updated_at=now,
+                )
             ).rowcount
             if changed != 1:
                 return False
@@ -240,7 +275,7 @@ class WebchatService:
                 sa.insert(messages_table).values(
                     conversation_id=conversation_id,
                     role="system",
-                    text=self.human_notice(),
+                    text=notice,
                     original_text=None,
                     details={
                         "event": "human_requested",
@@ -273,7 +308,10 @@ class WebchatService:
     # Helpers.
 
     async def _emit(self, conversation_id: str, frame: Frame) -> Frame:
-        await self.hub.push(conversation_id, frame)
+        try:
+            await self.relay.publish(conversation_id, frame)
+        except DeliveryError:  # the caller gets the frame anyway; other windows catch up from the history
+            logger.warning("could not relay a web chat frame of %s", conversation_id, exc_info=True)
         return frame
 
     def _being_answered(self, provider_id: str) -> bool:
@@ -314,13 +352,17 @@ class WebchatService:
 
 def build_webchat(settings: Settings, inbox: Inbox, hub: WebchatHub | None = None) -> WebchatService:
     """The web chat service from the settings: the token secret from `webchat_secret`, or the one generated
-    and kept in the data folder on first start."""
+    and kept in the data folder on first start; frames relayed through Redis when `redis_url` is set (several
+    workers), straight to this process's windows otherwise."""
     if settings.webchat_secret is not None:
         secret = settings.webchat_secret.get_secret_value().encode()
     else:
         secret = load_or_create_secret(settings.data_dir / SECRET_FILE)
     tokens = VisitorTokens(secret, max_age=dt.timedelta(days=settings.webchat_token_days))
-    return WebchatService(inbox, tokens, hub, human_reply_minutes=settings.webchat_human_reply_minutes)
+    hub = hub or WebchatHub()
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url is not None else None
+    relay = RedisRelay(hub, redis_url) if redis_url else LocalRelay(hub)
+    return WebchatService(inbox, tokens, hub, human_reply_minutes=settings.webchat_human_reply_minutes, relay=relay)
 
 
 def _visible(message: StoredMessage) -> bool:

@@ -26,6 +26,10 @@ SHARED_DATA = Path(os.environ.get("FRONTDESK_SHARED_DATA", REPO.parent / "shared
 POSTGRES_ADMIN_URL = os.environ.get("FRONTDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Every table, emptied after each PostgreSQL test (children before parents).
 TABLES = (
+    "console_notes",
+    "console_sessions",
+    "console_sign_in_failures",
+    "console_accounts",
     "routing_events",
     "routing_offers",
     "routing_tickets",
@@ -104,6 +108,23 @@ def shared_data() -> Path:
             "or set FRONTDESK_SHARED_DATA)"
         )
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The machine's Redis (127.0.0.1:6379, database 15 by default, or FRONTDESK_TEST_REDIS_URL)."""
+    import redis
+
+    url = os.environ.get("FRONTDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except redis.exceptions.RedisError as exc:
+        pytest.fail(
+            f"Redis is not answering at {url} ({exc}). Start it with 'redis-server --daemonize yes' "
+            "(Debian: 'apt-get install -y redis-server && service redis-server start'), or point "
+            "FRONTDESK_TEST_REDIS_URL at one."
+        )
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -168,7 +168,7 @@ def test_a_visitor_asks_sees_the_answer_stream_with_its_source_asks_for_a_person
 
     page.get_by_role("button", name="Talk to a person").click()
     expect(page.get_by_text(HANDOFF).first).to_be_visible()
-    expect(page.get_by_role("button", name="Waiting for a person")).to_be_disabled()
+    expect(page.get_by_role("button", name="Keep chatting with the assistant")).to_be_enabled()
     _shot(page, "2-handoff")
 
     page.reload()  # the panel stays open, and the conversation is still there
@@ -178,6 +178,10 @@ def test_a_visitor_asks_sees_the_answer_stream_with_its_source_asks_for_a_person
     expect(page.get_by_role("link", name=STORES_ARTICLE)).to_be_visible()
     expect(page.get_by_text(HANDOFF).first).to_be_visible()
     _shot(page, "3-resumed")
+
+    page.get_by_role("button", name="Keep chatting with the assistant").click()  # no longer waiting for a person
+    expect(page.get_by_text("Of course, I'm here. What would you like to know?").first).to_be_visible()
+    expect(page.get_by_role("button", name="Talk to a person")).to_be_enabled()
     context.close()
     assert guard.blocked == []
 

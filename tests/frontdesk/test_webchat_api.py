@@ -210,7 +210,7 @@ def test_asking_for_a_person_escalates_and_says_when_one_will_reply(client: Test
         status = ws.receive_json()
         assert status["type"] == "status" and status["status"] == "escalated"
         assert status["reason"] == "customer_asked_for_human"
-        assert "person from our team will reply here, usually within 10 minutes" in status["text"]
+        assert "person from our team will reply here as soon as someone is available" in status["text"]
         ws.send_json({"type": "human"})
         assert ws.receive_json()["type"] == "status", "asking again is harmless"
         held = _ask(ws, "m-2", "Are you still there?")[-1]
@@ -218,6 +218,8 @@ def test_asking_for_a_person_escalates_and_says_when_one_will_reply(client: Test
 
     conversation = client.get(f"/v1/conversations/{conversation_id}").json()
     assert conversation["status"] == "escalated" and conversation["escalation_reason"] == "customer_asked_for_human"
+    ticket = client.app.state.runtime.router.ticket_for(conversation_id)  # type: ignore[attr-defined]
+    assert ticket is not None and ticket.reason == "customer_asked_for_human", "routing queued it for a person"
     notes = [m for m in conversation["messages"] if m["role"] == "system"]
     assert len(notes) == 1 and notes[0]["details"]["event"] == "human_requested"
     history = client.get("/v1/webchat/history", headers=_auth(token)).json()

@@ -259,6 +259,7 @@
   // The transcript.
 
   var WHO = { customer: "You", agent: "Assistant", human: "Support team", system: "" };
+  var KEEP_CHATTING = "Keep chatting with the assistant";
 
   function renderGreeting() {
     transcript.appendChild(messageItem("agent", GREETING, [], "fd-msg--greeting"));
@@ -338,8 +339,8 @@
     var waiting = status === "escalated";
     statusLine.hidden = !waiting;
     statusLine.textContent = waiting ? notice || "Waiting for a person from our team." : "";
-    humanButton.disabled = waiting;
-    humanButton.textContent = waiting ? "Waiting for a person" : "Talk to a person";
+    // While waiting, the same button lets the visitor go on with the assistant instead.
+    humanButton.textContent = waiting ? KEEP_CHATTING : "Talk to a person";
   }
 
   // The whole conversation, on every (re)connection: the transcript is redrawn from it.
@@ -732,6 +733,10 @@
     if (text.length > MAX_TEXT) text = text.slice(0, MAX_TEXT);
     input.value = "";
     autoGrow();
+    sendText(text);
+  }
+
+  function sendText(text) {
     var id = newId();
     var resumed = Boolean(state.token); // a new session sends what is pending once it is connected
     state.pending.set(id, text);
@@ -743,6 +748,10 @@
   }
 
   function askForHuman() {
+    if (state.status === "escalated") {
+      sendText(KEEP_CHATTING); // the service hands the conversation back to the assistant, which answers
+      return;
+    }
     ensureSession()
       .then(function () { sendOrPost({ type: "human" }); })
       .catch(restFailed);

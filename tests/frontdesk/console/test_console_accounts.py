@@ -1,0 +1,129 @@
+"""Console accounts, sessions, the sign-in rate limit and internal notes, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from frontdesk.console.accounts import AccountStore, SignInLimiter
+from frontdesk.console.errors import (
+    ConsoleConflictError,
+    ConsoleNotFoundError,
+    InvalidInputError,
+    TooManyAttemptsError,
+)
+from frontdesk.console.notes import NoteStore
+from frontdesk.console.sessions import SessionStore, token_hash
+from frontdesk.console.tables import accounts_table, sessions_table
+from frontdesk.conversations import ConversationStore
+
+PASSWORD = "correct horse battery"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+def test_passwords_are_argon2id_hashes_checked_in_constant_shape(engine: sa.Engine) -> None:
+    accounts = AccountStore(engine)
+    accounts.create("ana", PASSWORD)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(accounts_table.c.password_hash)).scalar_one()
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    assert accounts.verify("ana", PASSWORD)
+    assert not accounts.verify("ana", PASSWORD + "!")
+    assert not accounts.verify(None, PASSWORD), "an unknown login never passes"
+    with pytest.raises(ConsoleConflictError, match="already"):
+        accounts.create("ana", PASSWORD)
+    with pytest.raises(InvalidInputError, match="at least 10 characters"):
+        accounts.create("bo", "short")
+    with pytest.raises(ConsoleNotFoundError, match="no console account"):
+        accounts.set_password("bo", PASSWORD)
+    accounts.set_disabled("ana", True)
+    assert not accounts.verify("ana", PASSWORD), "a disabled account cannot sign in"
+    accounts.set_disabled("ana", False)
+    assert accounts.verify("ana", PASSWORD)
+    assert [a.agent_id for a in accounts.all()] == ["ana"] and accounts.count() == 1
+
+
+def test_sessions_store_only_a_hash_expire_and_end_everywhere(engine: sa.Engine) -> None:
+    clock = Clock()
+    accounts = AccountStore(engine, now=clock)
+    accounts.create("ana", PASSWORD)
+    sessions = SessionStore(engine, lifetime=dt.timedelta(hours=8), now=clock)
+    opened = sessions.open("ana")
+    assert opened.token is not None
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(sessions_table.c.token_hash)).scalars().all()
+    assert stored == [token_hash(opened.token)] and opened.token not in stored
+    found = sessions.find(opened.token)
+    assert found is not None and found.agent_id == "ana" and found.csrf_matches(opened.csrf_token)
+    assert not found.csrf_matches("nope") and not found.csrf_matches(None)
+    assert sessions.find("not-a-token") is None and sessions.find(None) is None
+
+    clock.advance(hours=8, seconds=1)
+    assert sessions.find(opened.token) is None, "an expired session opens nothing"
+
+    second = sessions.open("ana")
+    assert sessions.find(second.token) is not None
+    accounts.set_password("ana", "another long password")
+    assert sessions.find(second.token) is None, "a new password ends every session"
+    third = sessions.open("ana")
+    accounts.set_disabled("ana", True)
+    assert sessions.find(third.token) is None and not sessions.still_open(third)
+    accounts.set_disabled("ana", False)
+    fourth = sessions.open("ana")
+    sessions.close(fourth)
+    assert sessions.find(fourth.token) is None
+
+
+def test_failed_sign_ins_are_limited_per_account_and_per_address(engine: sa.Engine) -> None:
+    clock = Clock()
+    limiter = SignInLimiter(engine, per_account=3, per_address=5, window=dt.timedelta(minutes=15), now=clock)
+    keys = limiter.keys("Ana", "10.0.0.1")
+    assert keys == ("login:ana", "address:10.0.0.1")
+    for _ in range(3):
+        limiter.check(keys)
+        limiter.failed(keys)
+    with pytest.raises(TooManyAttemptsError, match="this account") as refused:
+        limiter.check(keys)
+    assert 0 < refused.value.retry_after <= 15 * 60
+    limiter.check(limiter.keys("bo", "10.0.0.1"))  # another account from the address still may
+    limiter.failed(limiter.keys("bo", "10.0.0.1"))
+    limiter.failed(limiter.keys("cy", "10.0.0.1"))
+    with pytest.raises(TooManyAttemptsError, match="this address"):
+        limiter.check(limiter.keys("dee", "10.0.0.1"))
+    limiter.check(limiter.keys("dee", "10.0.0.2"))
+    clock.advance(minutes=15, seconds=1)
+    limiter.check(keys)
+    limiter.failed(keys)
+    limiter.succeeded("ANA")
+    limiter.check(limiter.keys("ana", None))
+
+
+def test_internal_notes(engine: sa.Engine) -> None:
+    store = ConversationStore(engine)
+    store.get_or_create("c1", channel="api")
+    notes = NoteStore(engine)
+    first = notes.add("c1", "ana", "  Customer is a VIP; offer the express swap.  ")
+    notes.add("c1", "bo", "Swap booked for Tuesday.")
+    assert first.text == "Customer is a VIP; offer the express swap."
+    assert [(n.agent_id, n.text) for n in notes.of("c1")] == [
+        ("ana", "Customer is a VIP; offer the express swap."),
+        ("bo", "Swap booked for Tuesday."),
+    ]
+    with pytest.raises(InvalidInputError, match="empty"):
+        notes.add("c1", "ana", "   ")
+    with pytest.raises(ConsoleNotFoundError, match="no conversation"):
+        notes.add("nope", "ana", "hello")
+    assert store.delete(["c1"]) == 1
+    assert notes.of("c1") == [], "notes go with their conversation"
