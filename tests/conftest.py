@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -127,23 +128,36 @@ def redis_url() -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
+@contextmanager
+def fresh_postgres_database(prefix: str = "frontdesk_test") -> Iterator[str]:
+    """A new, empty PostgreSQL database for the block (its URL), dropped afterwards even while connected."""
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"frontdesk_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
         pytest.fail(f"{POSTGRES_HELP}\n({exc.orig})")
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
     try:
-        yield url
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def scratch_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of the test's own (for servers that keep connections open across the test)."""
+    with fresh_postgres_database("frontdesk_scratch") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

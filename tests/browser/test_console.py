@@ -9,21 +9,19 @@ Set FRONTDESK_BROWSER_SCREENSHOTS=<folder> to keep a screenshot of each step.
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
+from browsing import INSTALL, OffsiteGuard, new_context, screenshot
 from fakes.network import wait_for
 from fakes.twilio import FakeTwilio
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from frontdesk.app import create_app
 from frontdesk.console.accounts import AccountStore
@@ -34,13 +32,6 @@ from routing import AgentStatus, ChannelKind, HumanAgent
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-INSTALL = (
-    f"Debian's chromium is not installed ({CHROMIUM} is missing). Install it with "
-    "'sudo apt-get update && sudo apt-get install -y chromium' (make test does this itself when run as root, "
-    "through .ci/ensure-chromium). Playwright's own browser download is not used."
-)
-SHOTS = os.environ.get("FRONTDESK_BROWSER_SCREENSHOTS")
 WHATSAPP = "whatsapp:+15559990000"
 PASSWORD = "ana's console password"
 # Records the page's browser notifications (the permission is granted to the context).
@@ -62,19 +53,6 @@ class Service:
     url: str
     runtime: Runtime
     twilio: FakeTwilio
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser | None]:
-    """Debian's chromium through Playwright; None when it is not installed (each test then fails saying how
-    to install it: a missing browser is never a reason to skip)."""
-    if not CHROMIUM.exists():
-        yield None
-        return
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -132,33 +110,12 @@ def service(browser: Browser | None, request: pytest.FixtureRequest) -> Iterator
             listener.close()
 
 
-class OffsiteGuard:
-    """Aborts, and remembers, every request that would leave 127.0.0.1."""
-
-    def __init__(self) -> None:
-        self.blocked: list[str] = []
-
-    def __call__(self, route: Route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            self.blocked.append(route.request.url)
-            route.abort()
-
-
 def _context(browser: Browser | None, guard: OffsiteGuard, **options: Any) -> BrowserContext:
-    if browser is None:
-        pytest.fail(INSTALL)
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, **options)
-    context.route("**/*", guard)
-    context.set_default_timeout(15_000)
-    return context
+    return new_context(browser, guard, timeout_ms=15_000, viewport={"width": 1400, "height": 900}, **options)
 
 
 def _shot(page: Page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"console-{name}.png"), full_page=True)
+    screenshot(page, f"console-{name}", full_page=True)
 
 
 def _sign_in(browser: Browser | None, guard: OffsiteGuard, service: Service) -> tuple[BrowserContext, Page]:

@@ -6,19 +6,18 @@ Set FRONTDESK_BROWSER_SCREENSHOTS=<folder> to keep a screenshot of each step.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from browsing import OffsiteGuard, new_context, screenshot
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from frontdesk.app import create_app
 from frontdesk.settings import Settings
@@ -26,16 +25,9 @@ from knowledge.embeddings import SentenceTransformerEmbedder
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-INSTALL = (
-    f"Debian's chromium is not installed ({CHROMIUM} is missing). Install it with "
-    "'sudo apt-get update && sudo apt-get install -y chromium' (make test does this itself when run as root, "
-    "through .ci/ensure-chromium). Playwright's own browser download is not used."
-)
 LAKEVIEW = "Where is your Lakeview store?"
 STORES_ARTICLE = "Store locations, opening hours and parking"
 HANDOFF = "A person from our team will reply here"
-SHOTS = os.environ.get("FRONTDESK_BROWSER_SCREENSHOTS")
 
 # Records what the visitor could see while the answer was written: the typing indicator and partial text.
 WATCH_STREAMING = """() => {
@@ -54,19 +46,6 @@ FOCUSED = """() => {
   const inner = host.shadowRoot.activeElement;
   return inner ? (inner.id || inner.className) : "frontdesk-webchat";
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser | None]:
-    """Debian's chromium through Playwright; None when it is not installed (each test then fails saying how
-    to install it: a missing browser is never a reason to skip)."""
-    if not CHROMIUM.exists():
-        yield None
-        return
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -99,38 +78,12 @@ def server(browser: Browser | None, request: pytest.FixtureRequest) -> Iterator[
         listener.close()
 
 
-class OffsiteGuard:
-    """Aborts, and remembers, every request that would leave 127.0.0.1."""
-
-    def __init__(self) -> None:
-        self.blocked: list[str] = []
-
-    def __call__(self, route: Route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            self.blocked.append(route.request.url)
-            route.abort()
-
-
-@pytest.fixture
-def guard() -> OffsiteGuard:
-    return OffsiteGuard()
-
-
-def _context(browser: Browser | None, guard: OffsiteGuard, **options: object) -> BrowserContext:
-    if browser is None:
-        pytest.fail(INSTALL)
-    context = browser.new_context(**options)  # type: ignore[arg-type]
-    context.route("**/*", guard)
-    context.set_default_timeout(10_000)
-    return context
+def _context(browser: Browser | None, guard: OffsiteGuard, **options: Any) -> BrowserContext:
+    return new_context(browser, guard, **options)
 
 
 def _shot(page: Page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+    screenshot(page, name)
 
 
 def _answer(page: Page) -> object:

@@ -10,13 +10,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from fakes.network import free_port
 from websockets.sync.client import ClientConnection, connect
 
@@ -29,22 +27,6 @@ pytestmark = pytest.mark.slow
 
 PASSWORD = "correct horse battery"
 REPLY = "Hello, this is Ana from the support team: I can see your order."
-
-
-@pytest.fixture
-def database(postgres_url: str) -> Iterator[str]:
-    """A database of its own (the two workers keep connections open across the test)."""
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    name = f"frontdesk_mw_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _worker(port: int, data_dir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -87,8 +69,9 @@ def _frames_until(socket: ClientConnection, wanted: str, seconds: float = 20.0) 
 
 
 def test_a_console_reply_on_one_worker_reaches_a_web_chat_held_by_another(
-    database: str, redis_url: str, tmp_path: Path
+    scratch_postgres_url: str, redis_url: str, tmp_path: Path
 ) -> None:
+    database = scratch_postgres_url
     engine = db.create_engine(database)
     db.upgrade(engine)
     agent = HumanAgent(
