@@ -15,6 +15,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 import sqlalchemy as sa
@@ -33,7 +34,11 @@ SUMMARY_CHARS = 600
 SUMMARY_MESSAGES = 50
 FRUSTRATED = 0.5
 
-Post = Callable[[str, str, str], object]
+
+class Post(Protocol):
+    """Sends a message to a conversation's customer (the inbox's `post_reply`)."""
+
+    def __call__(self, conversation_id: str, text: str, *, author: str = ...) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +68,7 @@ def wait_notice(escalated: Escalated | None) -> str:
 def summarize(history: Sequence[Turn], question: str, reply: AgentReply) -> str:
     """A short summary for the person who takes over: what the customer asked first and last, the intent
     and why the assistant handed over."""
-    asked = [turn.text for turn in history if turn.role == "customer"] + [question]
-    first, last = asked[0].strip(), asked[-1].strip()
-    parts = [f"First asked: {_clip(first)}"]
-    if last != first:
-        parts.append(f"Latest: {_clip(last)}")
+    parts = _asked([turn.text for turn in history if turn.role == "customer"] + [question])
     if reply.intent is not None and not reply.intent.out_of_scope:
         parts.append(f"Intent: {reply.intent.name}" + (f" (skill {reply.intent.skill})" if reply.intent.skill else ""))
     if reply.escalation is not None:
@@ -76,6 +77,14 @@ def summarize(history: Sequence[Turn], question: str, reply: AgentReply) -> str:
         f"Mood: {reply.sentiment.label.value}" + (", frustrated" if reply.sentiment.frustration >= FRUSTRATED else "")
     )
     return "\n".join(parts)[:SUMMARY_CHARS]
+
+
+def _asked(asked: Sequence[str]) -> list[str]:
+    """The summary's lines on what the customer asked first and, when it differs, last."""
+    if not asked:
+        return ["The customer asked for a person before writing anything."]
+    first, last = asked[0].strip(), asked[-1].strip()
+    return [f"First asked: {_clip(first)}", *([f"Latest: {_clip(last)}"] if last != first else [])]
 
 
 def _clip(text: str, limit: int = 160) -> str:
@@ -141,11 +150,7 @@ class Handoff:
             msg = f"no conversation with id {conversation_id!r}"
             raise LookupError(msg)
         asked = [m.text for m in self.store.messages(conversation_id, limit=SUMMARY_MESSAGES) if m.role == "customer"]
-        summary = "\n".join(
-            [f"First asked: {_clip(asked[0])}", *([f"Latest: {_clip(asked[-1])}"] if len(asked) > 1 else [])]
-            if asked
-            else ["The customer asked for a person before writing anything."]
-        )
+        summary = "\n".join(_asked(asked))
         request = EscalationRequest(
             conversation_id=conversation.id,
             channel=conversation.channel,
@@ -166,8 +171,8 @@ class Handoff:
 
     def back_to_assistant(self, conversation_id: str) -> None:
         """The customer chose the assistant: close the conversation's open ticket (if any)."""
-        ticket = self.router.ticket_for(conversation_id)
-        if ticket is not None and ticket.state is not TicketState.RESOLVED:
+        ticket = self.router.ticket_for(conversation_id)  # only a ticket that is not resolved
+        if ticket is not None:
             self.router.resolve(ticket.id, by=None, reason=CHOSE_ASSISTANT)
 
     def resolve(self, ticket_id: int, *, by: str | None, reason: str) -> None:
@@ -183,7 +188,7 @@ class Handoff:
             except RoutingError:
                 name = "A person from our team"
             try:
-                self.post(event.conversation_id, f"{name} from our team has joined the conversation.", "system")
+                self.post(event.conversation_id, f"{name} from our team has joined the conversation.", author="system")
             except (LookupError, ValueError, sa.exc.SQLAlchemyError):
                 logger.exception("could not tell conversation %s that %s joined", event.conversation_id, name)
 
@@ -210,13 +215,13 @@ class Handoff:
             for ticket in open_tickets
             if statuses.get(ticket.conversation_id, "escalated") != "escalated" and utc(ticket.created_at) < cutoff
         ]
-        result = Reconciled()
+        escalated_again = marked_resolved = closed = 0
         for conversation_id, escalated_at in orphans:
             last = self.router.last_ticket(conversation_id)
             if last is not None and last.resolved_at is not None and escalated_at is not None:
                 if utc(last.resolved_at) >= utc(escalated_at):
                     self._set_status(conversation_id, "resolved", only_if="escalated")
-                    result = Reconciled(result.escalated, result.marked_resolved + 1, result.closed)
+                    marked_resolved += 1
                     continue
             conversation = self.store.get(conversation_id)
             if conversation is None:
@@ -232,15 +237,15 @@ class Handoff:
             except (RoutingError, ValueError):
                 logger.exception("routing refused conversation %s", conversation_id)
                 continue
-            result = Reconciled(result.escalated + 1, result.marked_resolved, result.closed)
+            escalated_again += 1
         for ticket_id in stray:
             try:
                 self.router.resolve(ticket_id, by=None, reason=CHOSE_ASSISTANT)
             except RoutingError:
                 logger.exception("could not close ticket %s", ticket_id)
                 continue
-            result = Reconciled(result.escalated, result.marked_resolved, result.closed + 1)
-        return result
+            closed += 1
+        return Reconciled(escalated_again, marked_resolved, closed)
 
     def _set_status(self, conversation_id: str, status: str, *, only_if: str) -> None:
         c = conversations_table.c

@@ -111,15 +111,7 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
     conversations = ConversationStore(engine)
     intake = Intake(engine, lease=lease, back_to_bot=prefers_assistant)
     inbox = Inbox(conversations, agent, policy, intake=intake, hours=hours)
-    events = RoutingEvents()
-    router = build_router(settings, engine, listener=events)
-    handoff = Handoff(
-        router,
-        conversations,
-        post=lambda conversation_id, text, author: inbox.post_reply(conversation_id, text, author=author),
-    )
-    events.subscribe(handoff.on_event)
-    inbox.handoff = handoff
+    router, handoff, events = connect_routing(settings, engine, inbox)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -138,6 +130,17 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
 
 # Channels with no routing kind of their own: the API and the CLI are chats.
 EXTRA_CHANNEL_KINDS = {"api": ChannelKind.CHAT, "cli": ChannelKind.CHAT}
+
+
+def connect_routing(settings: Settings, engine: sa.Engine, inbox: Inbox) -> tuple[Router, Handoff, RoutingEvents]:
+    """The router and the handoff that joins it to the inbox: escalations become tickets, routing events reach
+    the handoff (and whoever else subscribes), and a person's acceptance is announced to the customer."""
+    events = RoutingEvents()
+    router = build_router(settings, engine, listener=events)
+    handoff = Handoff(router, inbox.store, post=inbox.post_reply)
+    events.subscribe(handoff.on_event)
+    inbox.handoff = handoff
+    return router, handoff, events
 
 
 def build_router(settings: Settings, engine: sa.Engine, *, listener: RoutingEvents | None = None) -> Router:

@@ -210,7 +210,13 @@ class WebchatService:
             conversation_id=conversation_id,
             provider_message_id=provider_id,
         )
-        before = await anyio.to_thread.run_sync(self.inbox.store.get, conversation_id)
+        # Only a message that asks for the assistant can take the conversation back from waiting for a person.
+        back_to_bot = self.inbox.intake.back_to_bot
+        before = (
+            await anyio.to_thread.run_sync(self.inbox.store.get, conversation_id)
+            if back_to_bot is not None and back_to_bot(text)
+            else None
+        )
         yield await self._emit(conversation_id, protocol.customer_message(client_id, text))
         yield await self._emit(conversation_id, protocol.typing("agent"))
         reply: AgentReply | None = None

@@ -29,7 +29,7 @@ def _setup(engine: sa.Engine, agent: SupportAgent) -> tuple[Inbox, Handoff, Rout
     inbox = Inbox(store, agent, EscalationPolicy(), intake=Intake(engine, back_to_bot=prefers_assistant))
     events = RoutingEvents()
     router = Router(engine, CONFIG, listener=events)
-    handoff = Handoff(router, store, post=lambda cid, text, author: inbox.post_reply(cid, text, author=author))
+    handoff = Handoff(router, store, post=inbox.post_reply)
     events.subscribe(handoff.on_event)
     inbox.handoff = handoff
     return inbox, handoff, router

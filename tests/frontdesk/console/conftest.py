@@ -19,11 +19,10 @@ from agent.escalation import prefers_assistant
 from frontdesk.app import create_app
 from frontdesk.console.accounts import AccountStore
 from frontdesk.conversations import ConversationStore
-from frontdesk.handoff import Handoff, RoutingEvents
 from frontdesk.inbox import Inbox
 from frontdesk.intake import Intake
 from frontdesk.outbox import Outbox
-from frontdesk.runtime import Runtime, build_router
+from frontdesk.runtime import Runtime, connect_routing
 from frontdesk.settings import Settings
 from knowledge.base import KnowledgeBase
 from routing import AgentStatus, ChannelKind, HumanAgent, Role, Router, Team
@@ -37,11 +36,7 @@ def build_test_runtime(settings: Settings, engine: sa.Engine, agent: SupportAgen
     """The runtime `build_runtime` would make, over an existing engine and the shared demo agent."""
     conversations = ConversationStore(engine)
     inbox = Inbox(conversations, agent, agent.deps.policy, intake=Intake(engine, back_to_bot=prefers_assistant))
-    events = RoutingEvents()
-    router = build_router(settings, engine, listener=events)
-    handoff = Handoff(router, conversations, post=lambda cid, text, author: inbox.post_reply(cid, text, author=author))
-    events.subscribe(handoff.on_event)
-    inbox.handoff = handoff
+    router, handoff, events = connect_routing(settings, engine, inbox)
     return Runtime(
         settings=settings,
         engine=engine,
