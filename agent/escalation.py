@@ -182,12 +182,12 @@ def asks_for_human(text: str) -> bool:
     return False
 
 
-_ASSISTANT = r"(?:bot|chat\s*bot|assistant|ai|a\.i\.|virtual\s+agent|you)"
+_ASSISTANT = r"(?:bot|chat\s*bot|assistant|ai|a\.i\.|virtual\s+agent)"
 _PREFERS_ASSISTANT = re.compile(
     "|".join(
         (
             rf"\b(?:keep|continue|carry\s+on)\s+(?:talking|chatting|going|speaking)?\s*"
-            rf"(?:to|with)\s+(?:the\s+|this\s+|an?\s+)?{_ASSISTANT}\b",
+            rf"(?:to|with)\s+(?:(?:the\s+|this\s+|an?\s+)?{_ASSISTANT}|you)\b",
             rf"\b(?:back|return|switch\s+back)\s+to\s+(?:the\s+|this\s+)?{_ASSISTANT}\b",
             r"\b(?:no|don'?t|do\s+not)\s+need\s+(?:a|an|the|to\s+talk\s+to\s+a)\s+(?:human|person|agent|someone)\b"
             r"(?:\s+(?:any\s*more|after\s+all))?",

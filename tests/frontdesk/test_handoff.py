@@ -209,6 +209,9 @@ async def test_reconciliation_closes_stray_tickets_and_marks_resolved_ones(
         ("I want a human", False),
         ("keep me posted", False),
         ("can you continue with my refund", False),
+        ("keep talking to you is fine", True),
+        ("I will get back to you tomorrow", False),
+        ("ok, back to you", False),
     ],
 )
 def test_prefers_assistant(text: str, expected: bool) -> None:
