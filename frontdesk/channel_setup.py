@@ -81,6 +81,8 @@ class InboxMessaging:
                 status.channel, status.message_sid, status.state, error_code=status.error_code
             )
         )
+        if entry is not None and runtime.inbox.interactions is not None:
+            runtime.inbox.interactions.delivery(entry.conversation_id, status.channel, status.state, status.error_code)
         if entry is None or not status.window_closed:
             return
         channel = runtime.channels.get(status.channel)

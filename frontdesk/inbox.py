@@ -19,6 +19,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
@@ -42,6 +43,7 @@ from frontdesk.conversations import (
 from frontdesk.handoff import Handoff, summarize, wait_notice
 from frontdesk.hours import BusinessHours
 from frontdesk.intake import Claim, Intake, Receipt, pending_replies_table
+from frontdesk.interactions import Interactions
 from frontdesk.outbox import enqueue, wake_up
 from knowledge.documents import Citation, Turn
 
@@ -92,6 +94,7 @@ class Inbox:
         self.hours = hours or BusinessHours()
         self.on_queued: Callable[[str], None] | None = None
         self.handoff: Handoff | None = None  # set by the runtime once routing is built
+        self.interactions: Interactions | None = None  # set by the runtime: the analytics log's recorder
 
     # Receiving.
 
@@ -101,6 +104,8 @@ class Inbox:
         receipt = await anyio.to_thread.run_sync(
             lambda: self.intake.receive(message, redact=redact_text, answer=answer, claim=claim)
         )
+        if not receipt.duplicate and self.interactions is not None:
+            self.interactions.message_in(message, receipt.conversation_id)
         if receipt.previous_status == "escalated" and receipt.status == "bot" and self.handoff is not None:
             try:  # the customer chose the assistant; if this fails, reconciliation closes the ticket later
                 await anyio.to_thread.run_sync(self.handoff.back_to_assistant, receipt.conversation_id)
@@ -174,6 +179,7 @@ class Inbox:
         return await final_reply(self._answer(claim, deliver=True))
 
     async def _answer(self, claim: Claim, *, deliver: bool) -> AsyncIterator[TextDelta | AgentReply]:
+        started = time.perf_counter()
         try:
             conversation, question, memory = await anyio.to_thread.run_sync(self._prepare, claim)
         except BaseException:
@@ -204,6 +210,9 @@ class Inbox:
             yield TextDelta(f"\n\n{notice}")
         final = reply
         await anyio.to_thread.run_sync(lambda: self._complete(claim, conversation, memory, final, deliver=deliver))
+        if self.interactions is not None:
+            latency = (time.perf_counter() - started) * 1000
+            self.interactions.answered(conversation, question, final, latency_ms=round(latency, 2))
         if deliver and self.on_outbox is not None:
             self.on_outbox()
         yield final
@@ -338,6 +347,8 @@ class Inbox:
             enqueue(conn, outbound, dedupe_key=outbound.message_id, now=now)
         if self.on_outbox is not None:
             self.on_outbox()
+        if author == "human" and self.interactions is not None:
+            self.interactions.human_reply(conversation_id, text, actor=(details or {}).get("console_agent_id"))
         return StoredMessage(new_id, conversation_id, author, text, None, payload, now)  # type: ignore[arg-type]
 
 

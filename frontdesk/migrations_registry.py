@@ -10,8 +10,9 @@ def all_metadata() -> list[sa.MetaData]:
     import frontdesk.console.tables
     import frontdesk.intake
     import frontdesk.outbox  # noqa: F401 - their tables join the conversations metadata
+    from analytics.tables import metadata as analytics_metadata
     from frontdesk.conversations import metadata as conversations_metadata
     from knowledge.catalog import metadata as knowledge_metadata
     from routing.store import metadata as routing_metadata
 
-    return [knowledge_metadata, conversations_metadata, routing_metadata]
+    return [knowledge_metadata, conversations_metadata, routing_metadata, analytics_metadata]

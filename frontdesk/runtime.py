@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -17,13 +18,16 @@ from agent.guardrails import detect_injection
 from agent.intents import IntentClassifier
 from agent.skills import SkillMap
 from agent.types import AnswerWriter, QuestionRewriter
+from analytics import InteractionLog
 from channels.base import Channel
+from channels.webchat.tokens import load_or_create_secret
 from frontdesk import db
 from frontdesk.conversations import ConversationStore
 from frontdesk.handoff import Handoff, RoutingEvents, RoutingWorker
 from frontdesk.hours import BusinessHours
-from frontdesk.inbox import Inbox, ReplyWorker
+from frontdesk.inbox import Inbox, ReplyWorker, redact_text
 from frontdesk.intake import Intake
+from frontdesk.interactions import Interactions
 from frontdesk.outbox import Outbox, OutboxWorker, RetryPolicy
 from frontdesk.settings import Settings
 from knowledge.base import IngestReport, KnowledgeBase
@@ -36,6 +40,8 @@ from routing.skillmap import SkillMap as RoutingSkillMap
 logger = logging.getLogger(__name__)
 
 DEMO_KB = Path(__file__).with_name("demo_kb")
+ANALYTICS_KEY_FILE = "analytics.key"
+RETENTION_INTERVAL = 3600.0  # seconds between two sweeps of the interaction log's retention
 
 
 @dataclass(slots=True)
@@ -55,6 +61,8 @@ class Runtime:
     router: Router | None = None
     handoff: Handoff | None = None
     routing_events: RoutingEvents | None = None
+    interaction_log: InteractionLog | None = None
+    interactions: Interactions | None = None
     outbox_worker: OutboxWorker | None = None
     reply_worker: ReplyWorker | None = None
 
@@ -81,6 +89,22 @@ class Runtime:
             group.start_soon(self.reply_worker.run)
             if self.handoff is not None:
                 group.start_soon(RoutingWorker(self.handoff).run)
+            if self.interaction_log is not None:
+                group.start_soon(self.interaction_log.run)
+                group.start_soon(self._keep_retention, self.interaction_log)
+
+    async def _keep_retention(self, log: InteractionLog) -> None:
+        """Remove interaction events older than the retention period, now and every hour."""
+        while True:
+            cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.settings.analytics_retention_days)
+            try:
+                removed = await anyio.to_thread.run_sync(partial(log.purge, older_than=cutoff))
+            except sa.exc.SQLAlchemyError:
+                logger.exception("the interaction log's retention sweep failed; it runs again in an hour")
+            else:
+                if removed:
+                    logger.info("removed %d interaction events older than %s", removed, cutoff.date())
+            await anyio.sleep(RETENTION_INTERVAL)
 
 
 def build_store(settings: Settings) -> ChromaVectorStore:
@@ -112,6 +136,10 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
     intake = Intake(engine, lease=lease, back_to_bot=prefers_assistant)
     inbox = Inbox(conversations, agent, policy, intake=intake, hours=hours)
     router, handoff, events = connect_routing(settings, engine, inbox)
+    log = InteractionLog(engine)
+    interactions = Interactions(log, conversations, redact=redact_text, router=router, secret=analytics_key(settings))
+    inbox.interactions = interactions
+    events.subscribe(interactions.on_routing_event)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -125,7 +153,16 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
         router=router,
         handoff=handoff,
         routing_events=events,
+        interaction_log=log,
+        interactions=interactions,
     )
+
+
+def analytics_key(settings: Settings) -> str:
+    """The key of the interaction log's customer keys: the setting, or one generated in the data folder."""
+    if settings.analytics_key is not None:
+        return settings.analytics_key.get_secret_value()
+    return load_or_create_secret(settings.data_dir / ANALYTICS_KEY_FILE).decode("ascii")
 
 
 # Channels with no routing kind of their own: the API and the CLI are chats.

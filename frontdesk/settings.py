@@ -128,6 +128,18 @@ class Settings(BaseSettings):
     )
     email_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     email_reply_limit: int = Field(default=5, ge=1, description="Automatic replies per sender per hour.")
+    # Emerging-issue alerts.
+    alert_webhook_urls: str = Field(
+        default="", description="Comma-separated URLs that receive signed alert webhooks (alert.opened, ...)."
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None, description="Signs alert webhooks (HMAC-SHA256); required when webhook URLs are set."
+    )
+    alert_emails: str = Field(default="", description="Comma-separated supervisor addresses that get alert e-mails.")
+    alert_delivery_max_attempts: int = Field(
+        default=10, ge=1, le=50, description="Attempts of an alert webhook or e-mail before it is marked failed."
+    )
+    alert_webhook_timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds for one webhook request.")
     # The agent console.
     console_session_hours: float = Field(
         default=12.0, gt=0, le=24 * 30, description="How long a console sign-in lasts before signing in again."
@@ -144,8 +156,26 @@ class Settings(BaseSettings):
     console_sign_in_address_limit: int = Field(
         default=20, ge=1, le=10_000, description="Failed sign-ins per client address in 15 minutes before refusing."
     )
+    analytics_retention_days: int = Field(
+        default=365, ge=1, le=3650, description="Days the interaction log keeps an event before it is removed."
+    )
+    analytics_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key of the one-way customer keys in the interaction log (the same on every worker); by default one is "
+            "generated and kept in the data folder."
+        ),
+    )
 
-    @field_validator("gemini_api_key", "admin_token", "twilio_auth_token", "smtp_password", "email_inbound_token")
+    @field_validator(
+        "gemini_api_key",
+        "admin_token",
+        "twilio_auth_token",
+        "smtp_password",
+        "email_inbound_token",
+        "alert_webhook_secret",
+        "analytics_key",
+    )
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
@@ -175,6 +205,28 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _alert_destinations(self) -> Settings:
+        urls = self.alert_webhook_url_list
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                msg = f"FRONTDESK_ALERT_WEBHOOK_URLS: {url!r} is not an http:// or https:// URL"
+                raise ValueError(msg)
+        if urls and self.alert_webhook_secret is None:
+            msg = "FRONTDESK_ALERT_WEBHOOK_URLS is set: set FRONTDESK_ALERT_WEBHOOK_SECRET too (16+ characters)"
+            raise ValueError(msg)
+        if self.alert_webhook_secret is not None and len(self.alert_webhook_secret.get_secret_value()) < 16:
+            msg = "FRONTDESK_ALERT_WEBHOOK_SECRET is too short: use 16 or more characters"
+            raise ValueError(msg)
+        for address in self.alert_email_list:
+            if "@" not in address.strip("@"):
+                msg = f"FRONTDESK_ALERT_EMAILS: {address!r} is not an e-mail address"
+                raise ValueError(msg)
+        if self.alert_email_list and not (self.smtp_host and self.email_from):
+            msg = "FRONTDESK_ALERT_EMAILS is set: alert e-mails need FRONTDESK_SMTP_HOST and FRONTDESK_EMAIL_FROM"
+            raise ValueError(msg)
+        return self
+
+    @model_validator(mode="after")
     def _chroma_choice(self) -> Settings:
         if self.chroma_host is not None and not self.chroma_host.strip():
             self.chroma_host = None
@@ -194,6 +246,14 @@ class Settings(BaseSettings):
     @property
     def email_domain_list(self) -> tuple[str, ...]:
         return tuple(d.strip().lower() for d in self.email_domains.split(",") if d.strip())
+
+    @property
+    def alert_webhook_url_list(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(u.strip() for u in self.alert_webhook_urls.split(",") if u.strip()))
+
+    @property
+    def alert_email_list(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a.strip() for a in self.alert_emails.split(",") if a.strip()))
 
     @property
     def resolved_chroma_path(self) -> Path:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ CHANNEL = "webchat"
 SECRET_FILE = "webchat_secret"
 HISTORY_LIMIT = 200
 VISIBLE = "visible_to_customer"
+PROACTIVE = "proactive_notice"  # a notice about a known incident, shown to customers asking about it
 
 Frame = dict[str, Any]
 
@@ -108,6 +109,9 @@ class WebchatService:
         self.relay: Relay = relay or LocalRelay(self.hub)
         self.channel = WebchatChannel(self.hub, name=CHANNEL, relay=self.relay)
         self.human_reply_minutes = human_reply_minutes
+        # Set by the runtime when emerging-issue alerts run: the proactive notice for a message's topic, if a
+        # supervisor switched one on, as (alert id, text).
+        self.proactive: Callable[[str], tuple[str, str] | None] | None = None
 
     @property
     def engine(self) -> sa.Engine:
@@ -218,6 +222,8 @@ class WebchatService:
             else None
         )
         yield await self._emit(conversation_id, protocol.customer_message(client_id, text))
+        if (notice := await self._proactive_notice(conversation_id, text)) is not None:
+            yield await self._emit(conversation_id, notice)
         yield await self._emit(conversation_id, protocol.typing("agent"))
         reply: AgentReply | None = None
         async for event in self.inbox.converse(message):
@@ -305,6 +311,11 @@ class WebchatService:
         await anyio.to_thread.run_sync(
             lambda: self.inbox.store.add_message(session.conversation_id, "system", text, details=details)
         )
+        interactions = self.inbox.interactions
+        if interactions is not None:
+            conversation = await anyio.to_thread.run_sync(self.inbox.store.get, session.conversation_id)
+            if conversation is not None:
+                interactions.rated(conversation, score, note)
         return await self._emit(session.conversation_id, protocol.rated(score))
 
     def visitor_typing(self, session: VisitorSession) -> None:
@@ -312,6 +323,33 @@ class WebchatService:
         self.hub.visitor_typing(session.conversation_id)
 
     # Helpers.
+
+    async def _proactive_notice(self, conversation_id: str, text: str) -> Frame | None:
+        """The notice a supervisor switched on for the topic of this message (an incident the team knows
+        about), stored in the conversation and sent once per conversation and alert; None otherwise."""
+        proactive = self.proactive
+        if proactive is None:
+            return None
+        try:
+            found = await anyio.to_thread.run_sync(proactive, text)
+        except Exception:  # the notice is a courtesy: the answer must not wait on it
+            logger.exception("could not look up a proactive notice for conversation %s", conversation_id)
+            return None
+        if found is None:
+            return None
+        alert_id, notice = found
+        stored = await anyio.to_thread.run_sync(lambda: self._store_notice(conversation_id, alert_id, notice))
+        if stored is None:
+            return None
+        return protocol.delivered("notice", f"notice-{stored}", notice, ())
+
+    def _store_notice(self, conversation_id: str, alert_id: str, notice: str) -> int | None:
+        """Store the notice as a visible system message unless this conversation already has it."""
+        for message in self.inbox.store.messages(conversation_id, limit=200):
+            if message.details.get("event") == PROACTIVE and message.details.get("alert") == alert_id:
+                return None
+        details = {"event": PROACTIVE, "alert": alert_id, "channel": CHANNEL, VISIBLE: True}
+        return self.inbox.store.add_message(conversation_id, "system", notice, details=details).id
 
     async def _emit(self, conversation_id: str, frame: Frame) -> Frame:
         try:

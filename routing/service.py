@@ -835,6 +835,24 @@ class Router:
             rows = conn.execute(sa.select(events_table).where(e.ticket_id == ticket_id).order_by(e.id))
             return [event_from_row(row) for row in rows]
 
+    def erase_conversations(self, conversation_ids: Iterable[str]) -> int:
+        """Remove every ticket, offer and history step of these conversations (a customer's erasure);
+        returns how many tickets went."""
+        ids = sorted(set(conversation_ids))
+        if not ids:
+            return 0
+        t = tickets_table.c
+        with self.engine.begin() as conn:
+            tickets = [row.id for row in conn.execute(sa.select(t.id).where(t.conversation_id.in_(ids)))]
+            conn.execute(
+                sa.delete(events_table).where(
+                    sa.or_(events_table.c.conversation_id.in_(ids), events_table.c.ticket_id.in_(tickets))
+                )
+            )
+            conn.execute(sa.delete(offers_table).where(offers_table.c.ticket_id.in_(tickets)))
+            conn.execute(sa.delete(tickets_table).where(t.id.in_(tickets)))
+        return len(tickets)
+
     def snapshot(self) -> QueueSnapshot:
         """Every queue with its waiting tickets and SLA state, and every agent's load (for supervisors)."""
         with self.engine.connect() as conn:

@@ -27,6 +27,9 @@ SHARED_DATA = Path(os.environ.get("FRONTDESK_SHARED_DATA", REPO.parent / "shared
 POSTGRES_ADMIN_URL = os.environ.get("FRONTDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Every table, emptied after each PostgreSQL test (children before parents).
 TABLES = (
+    "analytics_deliveries",
+    "analytics_alerts",
+    "analytics_events",
     "console_notes",
     "console_sessions",
     "console_sign_in_failures",

@@ -16,6 +16,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from agent.agent import SupportAgent
 from agent.escalation import EscalationPolicy
+from analytics import EventKind
 from channels.webchat.tokens import VisitorTokens
 from frontdesk.app import create_app
 from frontdesk.conversations import ConversationStore
@@ -250,6 +251,12 @@ def test_a_rating_is_stored_and_the_latest_counts(client: TestClient) -> None:
     stored = [m for m in ConversationStore(_runtime(client).engine).messages(conversation_id) if m.role == "system"]
     assert [m.details["rating"] for m in stored] == [3, 5]
     assert "7700" not in (stored[1].details["comment"] or ""), "personal data in comments is redacted"
+    log = _runtime(client).interaction_log
+    assert log is not None
+    log.flush()
+    ratings = [e for e in log.events(conversation_id=conversation_id) if e.kind is EventKind.RATING]
+    assert [(e.value, e.channel) for e in ratings] == [(3.0, "webchat"), (5.0, "webchat")]
+    assert "Quick!" in ratings[1].data["comment"] and "7700" not in ratings[1].data["comment"]
 
 
 def test_the_rest_fallback_answers_as_json_or_server_sent_events(client: TestClient) -> None:
@@ -369,3 +376,28 @@ def test_the_token_can_come_in_the_first_frame_instead_of_the_url(client: TestCl
             ws.receive_json()
     assert refused["code"] == "unauthorized" and '"type": "auth"' in refused["reason"]
     assert closed.value.code == 4401
+
+
+def test_a_proactive_notice_reaches_customers_asking_about_the_incident_once(client: TestClient) -> None:
+    service = client.app.state.webchat  # type: ignore[attr-defined]
+    notice = "We know card payments are failing right now and are fixing it."
+    service.proactive = lambda text: ("alert-7", notice) if "card" in text.lower() else None
+    try:
+        token, conversation_id = _session(client)
+        with client.websocket_connect(f"/v1/webchat/ws?token={token}") as ws:
+            ws.receive_json()
+            first = _ask(ws, "m1", "My card payment was declined")
+            second = _ask(ws, "m2", "Is my card payment going to work later?")
+            other = _ask(ws, "m3", "Where is the Lakeview store?")
+        shown = [f for f in first if f["type"] == "notice"]
+        assert [f["text"] for f in shown] == [notice], "shown before the answer to the first message on the topic"
+        assert [f["type"] for f in first].index("notice") < [f["type"] for f in first].index("reply")
+        assert not [f for f in second + other if f["type"] == "notice"], "once per conversation"
+        history = client.get("/v1/webchat/history", headers=_auth(token)).json()
+        assert notice in [m["text"] for m in history["messages"]], "the notice stays in the transcript"
+        other_token, _ = _session(client)
+        with client.websocket_connect(f"/v1/webchat/ws?token={other_token}") as ws:
+            ws.receive_json()
+            assert [f["text"] for f in _ask(ws, "m1", "card declined?") if f["type"] == "notice"] == [notice]
+    finally:
+        service.proactive = None
