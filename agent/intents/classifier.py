@@ -27,7 +27,7 @@ from agent.intents.background import far_from_training, load_background
 from agent.intents.data import OOS_LABEL, IntentDataError, normalise_label
 from agent.intents.encoder import IntentEncoder, Matrix
 from agent.intents.rejection import knn_scores, leave_one_out_knn_scores
-from agent.intents.training import IntentConfig, fine_tune, torch_threads
+from agent.intents.training import IntentConfig, fine_tune, pooled, torch_threads
 from knowledge.embeddings import Embedder, resolve_model_path
 
 FORMAT_VERSION = 1
@@ -65,6 +65,8 @@ class IntentClassifier:
         bank: Matrix,
         threshold: float,
         config: IntentConfig,
+        memory: Matrix | None = None,
+        memory_labels: npt.NDArray[np.integer] | None = None,
         summary: dict[str, float | int | str] | None = None,
     ) -> None:
         if head.shape != (len(labels), encoder.dimension):
@@ -79,6 +81,11 @@ class IntentClassifier:
         self.threshold = float(threshold)
         self.config = config
         self.summary: dict[str, float | int | str] = dict(summary or {})
+        if memory is not None and (memory_labels is None or len(memory_labels) != len(memory)):
+            msg = "the training-message memory needs one label per vector"
+            raise ValueError(msg)
+        self._memory = None if memory is None else np.ascontiguousarray(memory, dtype=np.float32)
+        self._memory_labels = None if memory_labels is None else np.asarray(memory_labels, dtype=np.int64)
         self._oos_index = self.labels.index(OOS_LABEL) if OOS_LABEL in self.labels else None
         self._in_scope = np.array([label != OOS_LABEL for label in self.labels])
 
@@ -139,7 +146,9 @@ class IntentClassifier:
                 classes = sorted({*classes, OOS_LABEL})
             index = {label: i for i, label in enumerate(classes)}
             targets = [index[label] for label in normalised] + [index[OOS_LABEL] for _ in used]
-            head = fine_tune(encoder, states[: len(texts)] + [states[i] for i in used], targets, len(classes), config)
+            taught = states[: len(texts)] + [states[i] for i in used]
+            head = fine_tune(encoder, taught, targets, len(classes), config)
+            memory = pooled(encoder, taught).numpy() if config.vote_weight > 0 else None
         threshold = float(np.quantile(loo, 1.0 - config.in_scope_acceptance))
         summary: dict[str, float | int | str] = {
             "examples": len(texts),
@@ -156,6 +165,8 @@ class IntentClassifier:
             bank=bank,
             threshold=threshold,
             config=config,
+            memory=memory,
+            memory_labels=np.array(targets) if memory is not None else None,
             summary=summary,
         )
 
@@ -167,19 +178,40 @@ class IntentClassifier:
         """The intents of many messages, encoded in batches."""
         if not texts:
             return []
-        probabilities, similarity = self.scores(texts)
-        return [self.decide(row, float(score)) for row, score in zip(probabilities, similarity, strict=True)]
+        head, similarity, choice = self.scores(texts)
+        return [
+            self.decide(row, float(score), choice=pick)
+            for row, score, pick in zip(head, similarity, choice, strict=True)
+        ]
 
-    def scores(self, texts: Sequence[str]) -> tuple[Matrix, Matrix]:
-        """The class probabilities (columns in `labels` order) of each message, and its similarity to the
-        nearest in-scope training messages (out of scope below `threshold`)."""
+    def scores(self, texts: Sequence[str]) -> tuple[Matrix, Matrix, Matrix]:
+        """For each message: the head's class probabilities (columns in `labels` order), its similarity to
+        the nearest in-scope training messages (out of scope below `threshold`), and the probabilities that
+        pick its intent (the head's mixed with the vote of its nearest training messages)."""
         base = self._embedder.embed_queries(list(texts))
         tuned = self._encoder.encode(list(texts))
-        probabilities = _softmax(self.config.scale * tuned @ self._head.T)
-        return probabilities, knn_scores(base, self._bank, self.config.neighbours)
+        head = _softmax(self.config.scale * tuned @ self._head.T)
+        choice = head
+        if self._memory is not None and self._memory_labels is not None and self.config.vote_weight > 0:
+            weight = self.config.vote_weight
+            choice = (1 - weight) * head + weight * self._vote(tuned)
+        return head, knn_scores(base, self._bank, self.config.neighbours), choice
 
-    def decide(self, probabilities: Matrix, similarity: float) -> IntentPrediction:
-        """The prediction for one message's `scores`."""
+    def _vote(self, tuned: Matrix) -> Matrix:
+        """Each message's class distribution among its nearest training messages (fine-tuned space)."""
+        assert self._memory is not None and self._memory_labels is not None
+        k = min(self.config.vote_neighbours, len(self._memory))
+        similarity = tuned @ self._memory.T
+        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        weights = _softmax(np.take_along_axis(similarity, nearest, axis=1) / self.config.vote_temperature)
+        vote = np.zeros((len(tuned), len(self.labels)), dtype=np.float32)
+        np.add.at(vote, (np.repeat(np.arange(len(tuned)), k), self._memory_labels[nearest].ravel()), weights.ravel())
+        return vote
+
+    def decide(self, probabilities: Matrix, similarity: float, *, choice: Matrix | None = None) -> IntentPrediction:
+        """The prediction for one message's `scores`: the head's probabilities decide whether it is out of
+        scope (the vote would make the head look surer than it is, and out-of-scope messages pass), `choice`
+        (default: the head's) picks the intent."""
         ranked = [int(i) for i in np.argsort(-probabilities) if self._in_scope[i]]
         best = ranked[0]
         top = int(np.argmax(probabilities))
@@ -187,6 +219,10 @@ class IntentClassifier:
         sure = float(probabilities[best]) >= max(self.config.trust_probability, self.config.trust_margin * runner_up)
         unsure = not sure
         out_of_scope = top == self._oos_index or (similarity < self.threshold and unsure)
+        if choice is not None:
+            probabilities = choice
+            ranked = [int(i) for i in np.argsort(-probabilities) if self._in_scope[i]]
+            best = ranked[0]
         if out_of_scope:
             alternatives = [(self.labels[i], round(float(probabilities[i]), 4)) for i in ranked[:ALTERNATIVES]]
             return IntentPrediction(OOS_LABEL, 1.0 - float(probabilities[best]), True, alternatives)
@@ -201,6 +237,9 @@ class IntentClassifier:
         tensors = {f"tuned.{key}": value for key, value in self._encoder.tuned_state().items()}
         tensors["head"] = torch.from_numpy(self._head.copy())
         tensors["bank"] = torch.from_numpy(self._bank.copy())
+        if self._memory is not None and self._memory_labels is not None:
+            tensors["memory"] = torch.from_numpy(self._memory.copy())
+            tensors["memory_labels"] = torch.from_numpy(self._memory_labels.astype(np.int32))
         save_file(tensors, str(path / TENSORS_FILE))
         metadata = {
             "format_version": FORMAT_VERSION,
@@ -240,6 +279,8 @@ class IntentClassifier:
             config = IntentConfig(**metadata["config"])
             labels, threshold = list(metadata["labels"]), float(metadata["threshold"])
             head, bank = tensors["head"].numpy(), tensors["bank"].numpy()
+            memory = tensors["memory"].numpy() if "memory" in tensors else None
+            memory_labels = tensors["memory_labels"].numpy() if "memory_labels" in tensors else None
         except (KeyError, TypeError, ValueError) as exc:
             msg = f"{path}: the saved intent classifier is incomplete or from another version ({exc})"
             raise ValueError(msg) from exc
@@ -255,6 +296,8 @@ class IntentClassifier:
             bank=bank,
             threshold=threshold,
             config=config,
+            memory=memory,
+            memory_labels=memory_labels,
             summary=metadata.get("summary"),
         )
 

@@ -29,8 +29,10 @@ class IntentConfig:
     where only an `oos` training class marks messages out of scope); `neighbours` is how many nearest
     training messages the rule averages over. A message below that similarity is still accepted when the
     classifier gives its intent at least `trust_probability` and `trust_margin` times the next intent's
-    probability (a probability of 1.0 turns trust off). With `background`, bundled messages from other
-    domains are taught as out of scope (see `agent.intents.background`), except those closer to the
+    probability (a probability of 1.0 turns trust off). The head's probabilities are mixed with a vote of
+    the `vote_neighbours` nearest training messages in the fine-tuned space (softmax of their similarities
+    at `vote_temperature`), the vote weighing `vote_weight` (0 turns it off). With `background`, bundled
+    messages from other domains are taught as out of scope (see `agent.intents.background`), except those closer to the
     training messages than the `background_closeness` quantile of their own leave-one-out similarities, and
     whole domains of the set with at least `background_domain_share` of their messages that close.
     `threads` caps torch's threads
@@ -56,6 +58,9 @@ class IntentConfig:
     background: bool = True
     background_closeness: float = 0.1
     background_domain_share: float = 0.1
+    vote_neighbours: int = 10
+    vote_temperature: float = 0.05
+    vote_weight: float = 0.3
 
     def __post_init__(self) -> None:
         checks = {
@@ -73,6 +78,9 @@ class IntentConfig:
             "trust_margin": self.trust_margin >= 1,
             "background_closeness": 0 <= self.background_closeness <= 1,
             "background_domain_share": 0 < self.background_domain_share <= 1,
+            "vote_neighbours": self.vote_neighbours >= 1,
+            "vote_temperature": self.vote_temperature > 0,
+            "vote_weight": 0 <= self.vote_weight <= 1,
             "threads": self.threads is None or self.threads >= 1,
         }
         for name, ok in checks.items():
@@ -108,7 +116,7 @@ def _bucketed_batches(lengths: Sequence[int], batch_size: int, generator: torch.
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
-def _pooled(encoder: IntentEncoder, states: Sequence[torch.Tensor], batch_size: int = 128) -> torch.Tensor:
+def pooled(encoder: IntentEncoder, states: Sequence[torch.Tensor], batch_size: int = 128) -> torch.Tensor:
     lengths = [int(state.shape[0]) for state in states]
     order = sorted(range(len(states)), key=lambda i: lengths[i])
     out = torch.zeros((len(states), encoder.dimension))
@@ -145,7 +153,7 @@ def _fine_tune(
 ) -> torch.Tensor:
     generator = torch.Generator().manual_seed(config.seed)
     targets = torch.tensor(list(label_ids), dtype=torch.long)
-    start = _pooled(encoder, states)
+    start = pooled(encoder, states)
     centroids = torch.zeros((n_classes, encoder.dimension)).index_add_(0, targets, start)
     weight = nn.Parameter(nn.functional.normalize(centroids, dim=-1))
     layers = encoder.top_layers

@@ -66,6 +66,21 @@ def test_save_and_load_predict_identically(
     assert not list((tmp_path / "model").glob("*.pkl"))
 
 
+def test_the_neighbours_vote_picks_the_intent_but_not_whether_it_is_out_of_scope(
+    classifier: IntentClassifier, small_set: tuple[list[str], list[str]]
+) -> None:
+    messages = [*small_set[0][::5], "tell me a joke", "what's the capital of Peru", "my bed is too soft, pillows?"]
+    head, similarity, choice = classifier.scores(messages)
+    assert not np.allclose(head, choice), "the vote of the nearest training messages moves the probabilities"
+    voted = classifier.predict_many(messages)
+    alone = [classifier.decide(row, float(score)) for row, score in zip(head, similarity, strict=True)]
+    assert [p.out_of_scope for p in voted] == [p.out_of_scope for p in alone]
+    picked = [classifier.labels[int(np.argmax(np.where(classifier._in_scope, row, -1)))] for row in choice]
+    assert [p.intent for p in voted] == [
+        OOS_LABEL if p.out_of_scope else label for p, label in zip(voted, picked, strict=True)
+    ]
+
+
 def test_load_refuses_another_model_or_a_damaged_folder(
     classifier: IntentClassifier, embedder: SentenceTransformerEmbedder, tmp_path: Path
 ) -> None:
