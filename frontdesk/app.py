@@ -12,9 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from frontdesk import __version__, db
+from frontdesk.api import alerts as alert_routes
+from frontdesk.api import analytics as analytics_routes
 from frontdesk.api import console as console_routes
 from frontdesk.api import console_deps
 from frontdesk.api import conversations as conversation_routes
+from frontdesk.api import gaps as gap_routes
 from frontdesk.api import knowledge as knowledge_routes
 from frontdesk.api import webchat as webchat_routes
 from frontdesk.channel_setup import install_channels, start_channels
@@ -41,6 +44,8 @@ def create_app(
             await anyio.to_thread.run_sync(ingest_demo_if_empty, current)
         app.state.runtime = current
         webchat = webchat_routes.start(app, current)
+        if current.monitor is not None:
+            webchat.proactive = current.monitor.notice_for
         console = console_deps.start(app, current)
         try:
             async with start_channels(app, current), anyio.create_task_group() as workers:
@@ -103,6 +108,9 @@ def create_app(
     app.include_router(conversation_routes.router)
     app.include_router(webchat_routes.router)
     app.include_router(console_routes.router)
+    app.include_router(alert_routes.router)
+    app.include_router(analytics_routes.router)
+    app.include_router(gap_routes.router)
     return app
 
 

@@ -32,6 +32,8 @@ app.add_typer(documents_app, name="documents")
 app.add_typer(eval_app, name="eval")
 app.add_typer(db_app, name="db")
 app.add_typer(agents_app, name="agents")
+report_app = typer.Typer(help="Reports from the interaction log.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 
 out = Console()
 err = Console(stderr=True)
@@ -279,6 +281,54 @@ def eval_routing(
     sys.stdout.write(json.dumps(result) + "\n")
 
 
+@eval_app.command("emerging")
+def eval_emerging(
+    stream: Annotated[
+        Path,
+        typer.Option(
+            help="Messages as CSV: timestamp,channel,text,incident[,customer] (python -m evaluation.emerging_stream).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    topics: Annotated[
+        Path | None,
+        typer.Option(help="Labelled examples (text,label CSV) minus the stream's texts; default Banking77 train."),
+    ] = None,
+    intents: Annotated[
+        Path | None, typer.Option(help="A trained intent model folder to place messages instead.", file_okay=False)
+    ] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(help="The generator's manifest (default <stream>.incidents.json if present).")
+    ] = None,
+) -> None:
+    """Replay a message stream through topics and the emerging-issue detector; print one JSON object."""
+    import os
+
+    from analytics.topics import TopicAssigner
+    from evaluation.emerging import run_emerging_eval
+
+    embedder = _embedder()
+    assigner: TopicAssigner | None = None
+    if intents is not None:
+        from agent.intents import IntentClassifier
+        from frontdesk.emerging_topics import IntentTopicAssigner
+
+        assigner = IntentTopicAssigner(IntentClassifier.load(intents, embedder=embedder))
+    elif topics is None:
+        shared = Path(os.environ.get("FRONTDESK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+        topics = shared / "banking77" / "train.csv"
+        if not topics.is_file():
+            _fail(f"no labelled topics at {topics}: pass --topics FILE.csv or --intents DIR")
+    try:
+        result = run_emerging_eval(
+            stream, assigner, encode=embedder.embed_documents, topics_csv=topics, manifest=manifest
+        )
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
 @app.command("train-intents")
 def train_intents(
     data: Annotated[Path, typer.Argument(help="Labelled messages (text,label CSV; 'oos' marks out of scope).")],
@@ -346,6 +396,84 @@ def ask(
     if reply.escalation is not None:
         out.print(f"(handed to a person: {reply.escalation.reason.value})", style="yellow", highlight=False)
     out.print(f"(conversation {conversation_id})", style="dim", highlight=False)
+
+
+@app.command()
+def erase(
+    customer: Annotated[
+        str, typer.Option("--customer", help="The address they wrote from: phone number, e-mail, visitor id.")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="Erase without asking.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was removed as JSON.")] = False,
+) -> None:
+    """Remove a customer's data from every table: conversations, messages, replies, routing, interaction log."""
+    from analytics import InteractionLog, customer_key
+    from frontdesk import db
+    from frontdesk.erasure import address_forms, customer_conversations, erase_customer
+    from frontdesk.runtime import analytics_key, build_router
+
+    settings = _settings()
+    try:
+        forms = address_forms(customer)
+        engine = db.create_engine(settings.resolved_database_url)
+        db.upgrade(engine)
+    except (ValueError, DatabaseError) as exc:
+        _fail(str(exc))
+    found = customer_conversations(engine, customer)
+    if not yes and not typer.confirm(f"Erase {len(found)} conversation(s) and all data of {customer!r}?"):
+        _fail("nothing erased", code=1)
+    key = analytics_key(settings)
+    log = InteractionLog(engine)
+    erasure = erase_customer(
+        engine,
+        customer,
+        log=log,
+        customer_keys=sorted({customer_key(form, secret=key) for form in forms}),
+        router=build_router(settings, engine),
+    )
+    engine.dispose()
+    if as_json:
+        out.print_json(data={"customer": customer, "conversations": erasure.conversations, "rows": erasure.rows})
+        return
+    out.print(f"Erased {len(erasure.conversations)} conversation(s) of {customer!r}: {erasure.total} rows.")
+    for table, count in sorted(erasure.rows.items()):
+        if count:
+            out.print(f"  {table}: {count}")
+
+
+@report_app.command("gaps")
+def report_gaps(
+    since: Annotated[str | None, typer.Option(help="Start of the period (ISO 8601; UTC without an offset).")] = None,
+    days: Annotated[int | None, typer.Option(min=1, help="The last N days (default 7).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many topics, most asked first.")] = 10,
+    drafts: Annotated[bool, typer.Option("--drafts", help="Draft an article from what people answered.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Questions the knowledge base could not answer, grouped into topics (what to write next)."""
+    import datetime as dt
+
+    from frontdesk.gaps import GapQuery, print_report, run_report
+
+    if since is not None and days is not None:
+        _fail("give --since or --days, not both", code=2)
+    now = dt.datetime.now(dt.UTC)
+    start = now - dt.timedelta(days=days or 7)
+    if since is not None:
+        try:
+            start = dt.datetime.fromisoformat(since)
+        except ValueError:
+            _fail(f"--since takes an ISO 8601 date or time such as 2025-03-01, got {since!r}", code=2)
+        start = start.replace(tzinfo=dt.UTC) if start.tzinfo is None else start
+    try:
+        query = GapQuery(since=start, until=now, limit=limit, drafts=drafts)
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+    runtime = _runtime()
+    report = run_report(runtime, query)
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_dict()) + "\n")
+    else:
+        print_report(report, out)
 
 
 def _run_eval(run: Callable[[SentenceTransformerEmbedder, Path], Mapping[str, object]]) -> None:

@@ -19,10 +19,14 @@ from agent.intents import IntentClassifier
 from agent.skills import SkillMap
 from agent.types import AnswerWriter, QuestionRewriter
 from analytics import InteractionLog
+from analytics.alerts import AlertStore
+from analytics.webhooks import AlertDeliveryWorker
+from analytics.webhooks import RetryPolicy as AlertRetryPolicy
 from channels.base import Channel
 from channels.webchat.tokens import load_or_create_secret
 from frontdesk import db
 from frontdesk.conversations import ConversationStore
+from frontdesk.emerging import EmergingMonitor, build_monitor
 from frontdesk.handoff import Handoff, RoutingEvents, RoutingWorker
 from frontdesk.hours import BusinessHours
 from frontdesk.inbox import Inbox, ReplyWorker, redact_text
@@ -63,6 +67,9 @@ class Runtime:
     routing_events: RoutingEvents | None = None
     interaction_log: InteractionLog | None = None
     interactions: Interactions | None = None
+    alerts: AlertStore | None = None
+    alert_worker: AlertDeliveryWorker | None = None
+    monitor: EmergingMonitor | None = None
     outbox_worker: OutboxWorker | None = None
     reply_worker: ReplyWorker | None = None
 
@@ -89,6 +96,10 @@ class Runtime:
             group.start_soon(self.reply_worker.run)
             if self.handoff is not None:
                 group.start_soon(RoutingWorker(self.handoff).run)
+            if self.alert_worker is not None:
+                group.start_soon(self.alert_worker.run)
+            if self.monitor is not None:
+                group.start_soon(self.monitor.run)
             if self.interaction_log is not None:
                 group.start_soon(self.interaction_log.run)
                 group.start_soon(self._keep_retention, self.interaction_log)
@@ -140,6 +151,14 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
     interactions = Interactions(log, conversations, redact=redact_text, router=router, secret=analytics_key(settings))
     inbox.interactions = interactions
     events.subscribe(interactions.on_routing_event)
+    alert_worker, alerts = build_alerts(settings, engine)
+    monitor = build_monitor(
+        engine,
+        alerts,
+        encode=embedder.embed_queries,
+        classifier=agent.deps.intents,
+        lock_file=settings.data_dir / "emerging.lock",
+    )
     return Runtime(
         settings=settings,
         engine=engine,
@@ -155,7 +174,33 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
         routing_events=events,
         interaction_log=log,
         interactions=interactions,
+        alerts=alerts,
+        alert_worker=alert_worker,
+        monitor=monitor,
     )
+
+
+def build_alerts(settings: Settings, engine: sa.Engine) -> tuple[AlertDeliveryWorker, AlertStore]:
+    """The alert store and the worker that delivers its announcements (webhooks, supervisor e-mail)."""
+    from frontdesk.alert_mail import build_alert_mailer
+
+    secret = settings.alert_webhook_secret.get_secret_value() if settings.alert_webhook_secret else None
+    worker = AlertDeliveryWorker(
+        engine,
+        webhook_secret=secret,
+        mailer=build_alert_mailer(settings) if settings.alert_email_list else None,
+        retry=AlertRetryPolicy(max_attempts=settings.alert_delivery_max_attempts),
+        timeout=settings.alert_webhook_timeout,
+    )
+    base = (settings.public_base_url or "").rstrip("/")
+    store = AlertStore(
+        engine,
+        webhook_urls=settings.alert_webhook_url_list,
+        emails=settings.alert_email_list,
+        dashboard_url=f"{base}/dashboard" if base else None,
+        on_change=worker.notify,
+    )
+    return worker, store
 
 
 def analytics_key(settings: Settings) -> str:

@@ -1,0 +1,227 @@
+"""The emerging-issue monitor: the service's customer messages, as the interaction log holds them, grouped
+into topics and watched by the detector; its surges become alerts (and their webhooks and e-mails).
+
+It tails `analytics_events` rather than listening in-process, so that with several workers one monitor sees
+every worker's messages: a lock (a PostgreSQL advisory lock, or a file lock beside the SQLite database) lets
+one process at a time run it, and another takes over when that one stops. Each message's topic is written
+back to its event, which lets a restarted monitor rebuild its baselines from the log without encoding
+anything; topics of online clusters mean nothing after a restart and are left out of that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+import sqlalchemy as sa
+
+from analytics import EventKind
+from analytics.alerts import AlertStore
+from analytics.emerging import EmergingIssueDetector, TopicMessage
+from analytics.surges import Surge
+from analytics.tables import events_table
+from analytics.topics import TopicGrouper
+
+logger = logging.getLogger(__name__)
+
+LOCK_KEY = 0x46445345  # the PostgreSQL advisory lock of the monitor ("FDSE")
+CLUSTER_PREFIX = "cluster:"
+
+
+class NoIntents:
+    """A topic assigner for a service without a trained intent model: every message goes to the clusters."""
+
+    def assign(self, texts: Sequence[str]) -> list[str | None]:
+        return [None] * len(texts)
+
+
+class EmergingMonitor:
+    """Tails the customer messages of the interaction log, assigns their topics, runs the detector and turns
+    its surges into alerts; also answers which proactive notice applies to a message."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        grouper: TopicGrouper,
+        detector: EmergingIssueDetector,
+        alerts: AlertStore,
+        *,
+        history: dt.timedelta = dt.timedelta(days=28),
+        poll_interval: float = 2.0,
+        batch_size: int = 256,
+        lock_file: Path | None = None,
+        notice_ttl: float = 5.0,
+    ) -> None:
+        self.engine = engine
+        self.grouper = grouper
+        self.detector = detector
+        self.alerts = alerts
+        self.history = history
+        self.poll_interval = poll_interval
+        self.batch_size = batch_size
+        self.lock_file = lock_file
+        self.notice_ttl = notice_ttl
+        self.cursor = 0  # the last event id handled
+        self._notices: tuple[float, dict[str, tuple[str, str]]] = (-1e9, {})
+
+    # Baselines from the log.
+
+    def warm_up(self, now: dt.datetime | None = None) -> int:
+        """Feed the detector the topic-tagged messages of the last `history` (intents only), and start
+        tailing after the newest event; returns how many messages it read."""
+        now = now or dt.datetime.now(dt.UTC)
+        e = events_table.c
+        query = (
+            sa.select(e.id, e.at, e.topic, e.channel, e.customer, e.text)
+            .where(e.kind == EventKind.MESSAGE_IN.value, e.at >= now - self.history)
+            .order_by(e.id)
+        )
+        count = 0
+        with self.engine.connect() as conn:
+            self.cursor = conn.execute(sa.select(sa.func.coalesce(sa.func.max(e.id), 0))).scalar_one()
+            for row in conn.execute(query.execution_options(yield_per=5000)):
+                if row.topic and not row.topic.startswith(CLUSTER_PREFIX):
+                    self.detector.observe(_message(row, row.topic))
+                    count += 1
+        self.detector.tick(now)  # surges that ended meanwhile end now, without an announcement
+        return count
+
+    # Tailing.
+
+    def step(self, now: dt.datetime | None = None) -> list[Surge]:
+        """Handle the messages logged since the last step; returns the surges reported (already applied to
+        the alerts)."""
+        e = events_table.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(e.id, e.at, e.channel, e.customer, e.text)
+                .where(e.kind == EventKind.MESSAGE_IN.value, e.id > self.cursor)
+                .order_by(e.id)
+                .limit(self.batch_size)
+            ).all()
+        surges: list[Surge] = []
+        if rows:
+            texts = [row.text or "" for row in rows]
+            topics = self.grouper.topics(texts, at=[_utc(row.at) for row in rows])
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.update(events_table).where(e.id == sa.bindparam("event_id")).values(topic=sa.bindparam("t")),
+                    [{"event_id": row.id, "t": topic[:128]} for row, topic in zip(rows, topics, strict=True)],
+                )
+            for row, topic in zip(rows, topics, strict=True):
+                surges.extend(self.detector.observe(_message(row, topic)))
+            self.cursor = rows[-1].id
+        surges.extend(self.detector.tick(now or dt.datetime.now(dt.UTC)))
+        for surge in surges:
+            change = self.alerts.apply(surge)
+            if change is not None:
+                logger.warning(
+                    "emerging issue %s: %s (%d messages, %d customers, %.1f expected)",
+                    change.event,
+                    surge.label,
+                    surge.messages,
+                    surge.customers,
+                    surge.expected,
+                )
+        return surges
+
+    async def run(self) -> None:
+        """Be the monitor while this process holds the lock (waiting for it otherwise), until cancelled."""
+        while True:
+            with self._leadership() as leading:
+                if leading:
+                    await anyio.to_thread.run_sync(self.warm_up)
+                    while True:
+                        try:
+                            surges = await anyio.to_thread.run_sync(self.step)
+                        except Exception:  # the monitor must not take the service down with it
+                            logger.exception("the emerging-issue monitor failed a step; it tries again")
+                            surges = []
+                        if not surges:
+                            await anyio.sleep(self.poll_interval)
+            await anyio.sleep(self.poll_interval * 5)
+
+    @contextlib.contextmanager
+    def _leadership(self) -> Iterator[bool]:
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                held = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar())
+                conn.commit()
+                try:
+                    yield held
+                finally:
+                    if held:
+                        conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+                        conn.commit()
+            return
+        if self.lock_file is None:
+            yield True
+            return
+        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        handle: IO[Any] = self.lock_file.open("a")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            handle.close()
+
+    # Proactive notices.
+
+    def notice_for(self, text: str) -> tuple[str, str] | None:
+        """The (alert id, notice) a supervisor switched on for this message's topic, if any. Costs nothing
+        while no notice is on; otherwise places the message without adding it to any cluster."""
+        notices = self._active_notices()
+        if not notices:
+            return None
+        topic = self.grouper.peek(text)
+        return notices.get(topic) if topic is not None else None
+
+    def _active_notices(self) -> dict[str, tuple[str, str]]:
+        checked, notices = self._notices
+        if time.monotonic() - checked < self.notice_ttl:
+            return notices
+        notices = {
+            alert.topic: (alert.id, alert.notice)
+            for alert in self.alerts.list_alerts(status="open")
+            if alert.notice_active and alert.notice
+        }
+        self._notices = (time.monotonic(), notices)
+        return notices
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def _message(row: Any, topic: str) -> TopicMessage:
+    return TopicMessage(
+        at=_utc(row.at), topic=topic, channel=row.channel or "", customer=row.customer, text=row.text or ""
+    )
+
+
+def build_monitor(
+    engine: sa.Engine,
+    alerts: AlertStore,
+    *,
+    encode: Callable[[Sequence[str]], Any],
+    classifier: Any | None,
+    lock_file: Path | None,
+) -> EmergingMonitor:
+    """The monitor with the service's intent classifier (when trained) and its embedder for the clusters."""
+    from frontdesk.emerging_topics import IntentTopicAssigner
+
+    assigner = IntentTopicAssigner(classifier) if classifier is not None else NoIntents()
+    grouper = TopicGrouper(assigner, encode=encode)
+    detector = EmergingIssueDetector(label=grouper.label)
+    return EmergingMonitor(engine, grouper, detector, alerts, lock_file=lock_file)
