@@ -13,9 +13,10 @@ residuals of all topics, and with it the test is a negative binomial of the same
 lengths end at each new message of the topic; the threshold is Bonferroni over busy topics × windows per day,
 scaled by `calibration`: the Bonferroni bound counts overlapping windows as independent tests, and on surge-free
 generated traffic (evaluation.emerging_stream with no incidents) a scale of 3 still kept false alarms at about
-two thirds of `false_alarms_per_day` (an upper bound of the estimated share covers part of the model error). A customer counts once per topic and hour, so one customer
-writing ten times is not a surge. The start of a surge is the most significant start among the topic's
-events of the last hour (a scan), and it ends when the last `quiet_minutes` are back within the baseline.
+two thirds of `false_alarms_per_day` (an upper bound of the estimated share covers part of the model error).
+A customer counts once per topic and hour, so one customer writing ten times is not a surge. The start of a
+surge is the most significant start among the topic's events of the last hour (a scan), and it ends when the
+last `quiet_minutes` are back within the baseline.
 """
 
 from __future__ import annotations

@@ -119,19 +119,25 @@ class InteractionLog:
             return len(self._pending)
 
     def flush(self) -> int:
-        """Write every queued event now; returns how many were written. A failed batch stays queued."""
+        """Write every queued event now; returns how many were written. A batch that fails to write goes
+        back to the front of the queue (and the error is raised)."""
         written = 0
         with self._flushing:
             while True:
                 with self._lock:
-                    batch = [self._pending[i] for i in range(min(self.batch_size, len(self._pending)))]
+                    batch = [self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))]
                 if not batch:
                     return written
-                with self.engine.begin() as conn:
-                    conn.execute(sa.insert(events_table), [event_row(event) for event in batch])
-                with self._lock:
-                    for _ in batch:
-                        self._pending.popleft()
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(sa.insert(events_table), [event_row(event) for event in batch])
+                except BaseException:
+                    with self._lock:
+                        self._pending.extendleft(reversed(batch))
+                        while len(self._pending) > self.max_pending:
+                            self._pending.popleft()
+                            self.dropped += 1
+                    raise
                 written += len(batch)
 
     async def run(self) -> None:
@@ -149,6 +155,8 @@ class InteractionLog:
             await anyio.to_thread.run_sync(self.flush)
         except sa.exc.SQLAlchemyError as exc:
             logger.warning("interaction log: %d events wait for the database (%s)", self.pending, exc)
+        except Exception:  # logging must never stop the service's other workers
+            logger.exception("interaction log: a batch could not be written; %d events wait", self.pending)
 
     # Reading.
 
@@ -184,7 +192,7 @@ class InteractionLog:
     def erase(self, *, conversation_ids: Sequence[str] = (), customer: str | None = None) -> int:
         """Remove the events of these conversations and of this customer key, queued ones included."""
         ids = set(conversation_ids)
-        with self._lock:
+        with self._flushing, self._lock:  # not while a batch is on its way: it would be written after the delete
             kept = [
                 e
                 for e in self._pending

@@ -157,6 +157,7 @@ class OnlineClusters:
         max_clusters: int = 500,
         max_examples: int = 12,
         expire_after: dt.timedelta | None = dt.timedelta(days=14),
+        first_number: int = 1,
     ) -> None:
         if not -1.0 <= threshold <= 1.0 or not -1.0 <= merge_threshold <= 1.0:
             msg = f"similarity thresholds must be in [-1, 1], got {threshold} and {merge_threshold}"
@@ -172,7 +173,7 @@ class OnlineClusters:
         self._clusters: dict[int, _Cluster] = {}
         self._matrix: Vectors | None = None  # unit centroids, one row per slot; free rows are zero
         self._owner: list[int] = [0] * max_clusters  # cluster number in each row, 0 when free
-        self._next = 1
+        self._next = first_number  # a new run starts past the last run's numbers, so old ids mean nothing new
         self._merged: dict[int, int] = {}  # merged cluster -> the cluster it went into (bounded below)
 
     def __len__(self) -> int:

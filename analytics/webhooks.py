@@ -105,7 +105,7 @@ def _when(value: str | None) -> str:
 def alert_email(payload: Mapping[str, Any]) -> tuple[str, str]:
     """The subject and text of the supervisors' e-mail about one delivery's payload."""
     alert, event = payload["alert"], payload["event"]
-    label = alert["label"]
+    label = " ".join(str(alert["label"]).split())[:150]  # a header takes no line breaks
     headline = {
         "alert.opened": ("Emerging issue", f"An emerging issue was detected: {label}."),
         "alert.updated": ("Emerging issue growing", f"The emerging issue \u201c{label}\u201d keeps growing."),
@@ -232,8 +232,8 @@ class AlertDeliveryWorker:
                         due = await anyio.to_thread.run_sync(self.next_due)
                         if due is not None:
                             wait = max(0.05, min(wait, (due - dt.datetime.now(dt.UTC)).total_seconds()))
-                    except sa.exc.SQLAlchemyError:
-                        logger.exception("alert deliveries could not be read; trying again in %.0f s", wait)
+                    except Exception:  # a database outage or a bug: logged, tried again, never the service's end
+                        logger.exception("alert deliveries failed; trying again in %.0f s", wait)
                     with anyio.move_on_after(wait):
                         await self._wake.wait()
                     self._wake = anyio.Event()
@@ -355,6 +355,8 @@ class AlertDeliveryWorker:
             return Outcome(sent=False, error=f"timed out after {self.timeout:g} s ({type(exc).__name__})", retry=True)
         except httpx.TransportError as exc:
             return Outcome(sent=False, error=f"{type(exc).__name__}: {exc}", retry=True)
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # a URL no request can be made to
+            return Outcome(sent=False, error=f"{type(exc).__name__}: {exc}")
         return webhook_outcome(response)
 
     async def _mail(self, delivery: Delivery) -> Outcome:

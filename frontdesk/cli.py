@@ -432,6 +432,11 @@ def erase(
         router=build_router(settings, engine),
     )
     engine.dispose()
+    if erasure.total == 0:
+        _fail(
+            f"nothing was found for {customer!r}: give the address they wrote from (a phone number with its "
+            "country code, an e-mail address, a web-chat visitor id)"
+        )
     if as_json:
         out.print_json(data={"customer": customer, "conversations": erasure.conversations, "rows": erasure.rows})
         return

@@ -27,12 +27,11 @@ from analytics.alerts import AlertStore
 from analytics.emerging import EmergingIssueDetector, TopicMessage
 from analytics.surges import Surge
 from analytics.tables import events_table
-from analytics.topics import TopicGrouper
+from analytics.topics import CLUSTER_PREFIX, OnlineClusters, TopicGrouper
 
 logger = logging.getLogger(__name__)
 
 LOCK_KEY = 0x46445345  # the PostgreSQL advisory lock of the monitor ("FDSE")
-CLUSTER_PREFIX = "cluster:"
 
 
 class NoIntents:
@@ -58,6 +57,7 @@ class EmergingMonitor:
         batch_size: int = 256,
         lock_file: Path | None = None,
         notice_ttl: float = 5.0,
+        lookback: dt.timedelta = dt.timedelta(hours=1),
     ) -> None:
         self.engine = engine
         self.grouper = grouper
@@ -68,7 +68,9 @@ class EmergingMonitor:
         self.batch_size = batch_size
         self.lock_file = lock_file
         self.notice_ttl = notice_ttl
-        self.cursor = 0  # the last event id handled
+        self.cursor = 0  # the highest event id handled
+        self.floor = 0  # events at or below this id are older than the monitor (warm_up): never tagged now
+        self.lookback = lookback  # untagged messages older than this are left alone
         self._notices: tuple[float, dict[str, tuple[str, str]]] = (-1e9, {})
 
     # Baselines from the log.
@@ -86,11 +88,15 @@ class EmergingMonitor:
         count = 0
         with self.engine.connect() as conn:
             self.cursor = conn.execute(sa.select(sa.func.coalesce(sa.func.max(e.id), 0))).scalar_one()
+            self.floor = self.cursor
             for row in conn.execute(query.execution_options(yield_per=5000)):
                 if row.topic and not row.topic.startswith(CLUSTER_PREFIX):
                     self.detector.observe(_message(row, row.topic))
                     count += 1
         self.detector.tick(now)  # surges that ended meanwhile end now, without an announcement
+        for alert in self.alerts.list_alerts(status="open"):
+            if alert.topic.startswith(CLUSTER_PREFIX):  # a cluster of a run that is gone: it cannot end by itself
+                self.alerts.resolve(alert.id)
         return count
 
     # Tailing.
@@ -99,11 +105,19 @@ class EmergingMonitor:
         """Handle the messages logged since the last step; returns the surges reported (already applied to
         the alerts)."""
         e = events_table.c
+        now = now or dt.datetime.now(dt.UTC)
+        # Untagged messages, not "ids above the last one": on PostgreSQL a worker's batch may commit after a
+        # later id of another worker's, and would be skipped.
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(e.id, e.at, e.channel, e.customer, e.text)
-                .where(e.kind == EventKind.MESSAGE_IN.value, e.id > self.cursor)
-                .order_by(e.id)
+                .where(
+                    e.kind == EventKind.MESSAGE_IN.value,
+                    e.topic.is_(None),
+                    e.id > self.floor,
+                    e.at >= now - self.lookback,
+                )
+                .order_by(e.at, e.id)
                 .limit(self.batch_size)
             ).all()
         surges: list[Surge] = []
@@ -117,15 +131,16 @@ class EmergingMonitor:
                 )
             for row, topic in zip(rows, topics, strict=True):
                 surges.extend(self.detector.observe(_message(row, topic)))
-            self.cursor = rows[-1].id
-        surges.extend(self.detector.tick(now or dt.datetime.now(dt.UTC)))
+            self.cursor = max(self.cursor, max(row.id for row in rows))
+        surges.extend(self.detector.tick(now))
         for surge in surges:
             change = self.alerts.apply(surge)
             if change is not None:
                 logger.warning(
-                    "emerging issue %s: %s (%d messages, %d customers, %.1f expected)",
+                    "emerging issue %s: alert %s on topic %s (%d messages, %d customers, %.1f expected)",
                     change.event,
-                    surge.label,
+                    change.alert.id,
+                    surge.topic,
                     surge.messages,
                     surge.customers,
                     surge.expected,
@@ -133,20 +148,28 @@ class EmergingMonitor:
         return surges
 
     async def run(self) -> None:
-        """Be the monitor while this process holds the lock (waiting for it otherwise), until cancelled."""
+        """Be the monitor while this process holds the lock (waiting for it otherwise), until cancelled. A
+        failing step is logged and tried again: the monitor must not stop the service's other workers."""
         while True:
-            with self._leadership() as leading:
-                if leading:
-                    await anyio.to_thread.run_sync(self.warm_up)
-                    while True:
-                        try:
-                            surges = await anyio.to_thread.run_sync(self.step)
-                        except Exception:  # the monitor must not take the service down with it
-                            logger.exception("the emerging-issue monitor failed a step; it tries again")
-                            surges = []
-                        if not surges:
-                            await anyio.sleep(self.poll_interval)
+            try:
+                await self._lead()
+            except Exception:
+                logger.exception("the emerging-issue monitor failed; it starts again shortly")
             await anyio.sleep(self.poll_interval * 5)
+
+    async def _lead(self) -> None:
+        with self._leadership() as leading:
+            if not leading:
+                return
+            await anyio.to_thread.run_sync(self.warm_up)
+            while True:
+                try:
+                    surges = await anyio.to_thread.run_sync(self.step)
+                except Exception:
+                    logger.exception("the emerging-issue monitor failed a step; it tries again")
+                    surges = []
+                if not surges:
+                    await anyio.sleep(self.poll_interval)
 
     @contextlib.contextmanager
     def _leadership(self) -> Iterator[bool]:
@@ -222,6 +245,8 @@ def build_monitor(
     from frontdesk.emerging_topics import IntentTopicAssigner
 
     assigner = IntentTopicAssigner(classifier) if classifier is not None else NoIntents()
-    grouper = TopicGrouper(assigner, encode=encode)
+    # Cluster numbers start from the clock (in thousandths of a second's worth of room), so a restarted
+    # monitor never reuses the numbers of clusters (and alerts) it has forgotten.
+    grouper = TopicGrouper(assigner, encode=encode, clusters=OnlineClusters(first_number=int(time.time()) * 1000))
     detector = EmergingIssueDetector(label=grouper.label)
     return EmergingMonitor(engine, grouper, detector, alerts, lock_file=lock_file)

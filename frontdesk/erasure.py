@@ -6,18 +6,22 @@ the channels record it (`whatsapp:+34...` for WhatsApp) or as a person types it 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from analytics import EventKind, InteractionLog
-from analytics.tables import alerts_table
+from analytics.tables import alerts_table, deliveries_table
 from frontdesk.conversations import conversations_table, messages_table
 from frontdesk.intake import inbound_receipts_table, pending_replies_table
 from frontdesk.outbox import delivery_status_table, outbox_table
 from routing import Router
 
 CHANNEL_PREFIXES = ("", "whatsapp:", "sms:", "messenger:")
+ERASED_LABEL = "(a customer's message, erased)"
+PHONE = re.compile(r"[+\d][\d\s().-]{5,}")
+SEPARATORS = re.compile(r"[\s().-]")
 
 
 @dataclass(slots=True)
@@ -36,6 +40,8 @@ class Erasure:
 def address_forms(address: str) -> list[str]:
     """The forms the address may be stored in, lower-cased."""
     clean = address.strip().lower()
+    if PHONE.fullmatch(clean):  # "+34 600 11 22 33" as a person types it, stored as +34600112233
+        clean = SEPARATORS.sub("", clean)
     if not clean:
         msg = "the customer's address is empty: give the phone number, e-mail address or visitor id they wrote from"
         raise ValueError(msg)
@@ -60,7 +66,9 @@ def erase_customer(
     router: Router | None = None,
 ) -> Erasure:
     """Remove the customer's conversations, messages, queued and sent replies, delivery reports, routing
-    tickets and history, console notes and interaction events, and their messages among alert examples."""
+    tickets and history, console notes and interaction events, and their messages among alerts and their
+    announcements. A running service may still hold a few of their recent messages in memory (the
+    emerging-issue monitor's clusters) until they age out."""
     erasure = Erasure(customer=address)
     ids = customer_conversations(engine, address)
     erasure.conversations = ids
@@ -94,13 +102,31 @@ def erase_customer(
 
 
 def _scrub_alert_examples(conn: sa.Connection, texts: set[str]) -> int:
+    """Take the customer's messages out of alerts (examples, and a cluster's label, which is one of its
+    messages) and out of the announcements stored with them; returns how many copies went."""
     if not texts:
         return 0
     changed = 0
-    for row in conn.execute(sa.select(alerts_table.c.id, alerts_table.c.examples)).all():
-        examples = list(row.examples or [])
-        kept = [example for example in examples if example not in texts]
-        if len(kept) != len(examples):
-            conn.execute(sa.update(alerts_table).where(alerts_table.c.id == row.id).values(examples=kept))
-            changed += len(examples) - len(kept)
+    for row in conn.execute(sa.select(alerts_table.c.id, alerts_table.c.examples, alerts_table.c.label)).all():
+        examples = [example for example in row.examples or [] if example not in texts]
+        label = ERASED_LABEL if row.label in texts else row.label
+        removed = len(row.examples or []) - len(examples) + (label != row.label)
+        if removed:
+            conn.execute(
+                sa.update(alerts_table).where(alerts_table.c.id == row.id).values(examples=examples, label=label)
+            )
+            changed += removed
+    for delivery in conn.execute(sa.select(deliveries_table.c.id, deliveries_table.c.payload)).all():
+        payload = dict(delivery.payload or {})
+        alert = dict(payload.get("alert") or {})
+        examples = [example for example in alert.get("examples") or [] if example not in texts]
+        removed = len(alert.get("examples") or []) - len(examples) + (alert.get("label") in texts)
+        if removed:
+            alert["examples"] = examples
+            alert["label"] = ERASED_LABEL if alert.get("label") in texts else alert.get("label")
+            payload["alert"] = alert
+            conn.execute(
+                sa.update(deliveries_table).where(deliveries_table.c.id == delivery.id).values(payload=payload)
+            )
+            changed += removed
     return changed

@@ -6,6 +6,7 @@ holds no personal data. Recording never raises into a conversation: the log queu
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 from typing import Any
@@ -21,6 +22,7 @@ from routing.errors import RoutingError
 logger = logging.getLogger(__name__)
 
 CHOSE_ASSISTANT = "customer_chose_assistant"
+MAX_REMEMBERED = 10_000
 MAX_TEXT = 2000  # the log keeps the start of a long message (an e-mail with its quoted thread)
 
 
@@ -45,6 +47,9 @@ class Interactions:
         self.router = router
         self._redact = redact
         self._secret = secret
+        # The intent of each conversation's latest answer, for the escalation that may follow it (tickets
+        # carry no intent); bounded, oldest forgotten first.
+        self._intents: collections.OrderedDict[str, str] = collections.OrderedDict()
 
     def customer(self, address: str | None) -> str | None:
         """The one-way key of a customer's address (None without one)."""
@@ -81,6 +86,11 @@ class Interactions:
         customer = self.customer(conversation.customer_ref)
         question = self._redact(question)
         intent = reply.intent
+        if intent is not None:
+            self._intents[conversation.id] = intent.name
+            self._intents.move_to_end(conversation.id)
+            if len(self._intents) > MAX_REMEMBERED:
+                self._intents.popitem(last=False)
         common: dict[str, Any] = {
             "channel": conversation.channel,
             "customer": customer,
@@ -174,6 +184,7 @@ class Interactions:
             self._record(
                 EventKind.ESCALATION,
                 event.conversation_id,
+                intent=self._intents.get(event.conversation_id),
                 reason=ticket.reason[:64],
                 data={"priority": ticket.priority, "ticket": ticket.id, "summary": ticket.summary},
                 **common,

@@ -74,6 +74,13 @@ class Runtime:
     reply_worker: ReplyWorker | None = None
 
     def close(self) -> None:
+        """Write the interaction events still queued (a command that ran without workers), then let go of
+        the database."""
+        if self.interaction_log is not None:
+            try:
+                self.interaction_log.flush()
+            except sa.exc.SQLAlchemyError:
+                logger.exception("%d interaction events could not be written", self.interaction_log.pending)
         self.engine.dispose()
 
     def add_channel(self, channel: Channel) -> None:
@@ -191,6 +198,9 @@ def build_alerts(settings: Settings, engine: sa.Engine) -> tuple[AlertDeliveryWo
         mailer=build_alert_mailer(settings) if settings.alert_email_list else None,
         retry=AlertRetryPolicy(max_attempts=settings.alert_delivery_max_attempts),
         timeout=settings.alert_webhook_timeout,
+        # A claimed batch is sent `concurrency` at a time; the lease outlasts the slowest batch (an e-mail may
+        # take four timeouts), so another worker never takes a row this one is still sending.
+        lease=max(60.0, settings.alert_webhook_timeout * 4 * 5 + 10),
     )
     base = (settings.public_base_url or "").rstrip("/")
     store = AlertStore(

@@ -63,13 +63,15 @@ def quiet_week() -> list[TopicMessage]:
     return traffic(9, seed=1)
 
 
-def test_traffic_without_surges_raises_fewer_than_one_alarm_in_three_days(quiet_week: list[TopicMessage]) -> None:
+def test_traffic_without_surges_raises_fewer_than_one_alarm_in_two_days(quiet_week: list[TopicMessage]) -> None:
     streams = [quiet_week, traffic(9, seed=2), traffic(9, seed=3)]  # 3 x 8 days after the one-day warm-up
     assert all(len(stream) > 12000 for stream in streams)
     alarms = [alert for stream in streams for alert in starts(replay(stream))]
-    assert len(alarms) < 8
+    assert len(alarms) < 12  # the calibrated default spends part of the one-a-day budget
     assert all(alert.messages < 4 * alert.expected + 10 for alert in alarms)  # chance alarms are small ones
-    strict = DetectorConfig(false_alarms_per_day=0.05)
+    bonferroni = DetectorConfig(calibration=1.0, min_messages=5)  # the uncalibrated bound: fewer than one in three days
+    assert len([alert for stream in streams for alert in starts(replay(stream, bonferroni))]) < 8
+    strict = DetectorConfig(false_alarms_per_day=0.015)  # 0.045 a day once calibrated
     assert [alert for stream in streams for alert in starts(replay(stream, strict))] == []
 
 
@@ -121,7 +123,8 @@ def test_a_weekly_peak_is_learned_not_raised(three_weeks_with_monday_peaks: list
     daily = starts(replay(three_weeks_with_monday_peaks, DetectorConfig(seasonality="daily")))
     peak = third_monday + dt.timedelta(hours=8)
     caught = [a for a in daily if a.topic == "limits" and peak <= a.detected_at < peak + dt.timedelta(hours=3)]
-    assert len(caught) == 1
+    assert 1 <= len(caught) <= 2  # the three-hour peak, once or (ended and raised again) twice
+    assert [a for a in daily if a.topic == "limits" and a not in caught and a.detected_at >= third_monday] == []
 
 
 def test_warm_up_rebuilds_the_baseline(three_weeks_with_monday_peaks: list[TopicMessage]) -> None:
@@ -183,7 +186,13 @@ def test_the_detector_is_deterministic(quiet_week: list[TopicMessage]) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"windows_minutes": ()}, {"windows_minutes": (0, 5)}, {"false_alarms_per_day": 0.0}, {"novel_share": 1.5}],
+    [
+        {"windows_minutes": ()},
+        {"windows_minutes": (0, 5)},
+        {"false_alarms_per_day": 0.0},
+        {"calibration": 0.0},
+        {"novel_share": 1.5},
+    ],
 )
 def test_config_rejects_nonsense(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must"):

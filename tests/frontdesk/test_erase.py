@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from analytics import InteractionLog
-from analytics.tables import alerts_table, events_table
+from analytics.tables import alerts_table, deliveries_table, events_table
 from channels.messages import InboundMessage, OutboundMessage, ThreadKey
 from frontdesk import db
 from frontdesk.cli import app
@@ -78,6 +78,20 @@ def _customer_with_history(engine: sa.Engine, settings: Settings, sender: str, s
                 notice_active=False,
             )
         )
+        conn.execute(
+            sa.insert(deliveries_table).values(
+                id=f"delivery-{sid}",
+                alert_id=f"alert-{sid}",
+                event="alert.opened",
+                target="webhook",
+                destination="http://127.0.0.1:9/hook",
+                payload={"alert": {"label": redact_text(message.text), "examples": [redact_text(message.text)]}},
+                status="pending",
+                attempts=0,
+                next_attempt_at=sa.func.now(),
+                created_at=sa.func.now(),
+            )
+        )
     return conversation_id
 
 
@@ -105,7 +119,7 @@ def test_erase_removes_one_customer_everywhere_and_keeps_the_others(settings: Se
     bob = _customer_with_history(engine, settings, BOB, "SMb")
     assert all(_counts(engine, ana).values()) and all(_counts(engine, bob).values())
 
-    result = runner.invoke(app, ["erase", "--customer", "+15550003333", "--yes", "--json"])
+    result = runner.invoke(app, ["erase", "--customer", "+1 555 000-3333", "--yes", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["conversations"] == [ana] and report["rows"]["messages"] == 1
@@ -116,6 +130,9 @@ def test_erase_removes_one_customer_everywhere_and_keeps_the_others(settings: Se
         examples = {row.id: row.examples for row in conn.execute(sa.select(alerts_table))}
     assert all("(SMa)" not in " ".join(texts) for texts in examples.values())
     assert any("(SMb)" in " ".join(texts) for texts in examples.values())
+    with engine.connect() as conn:
+        payloads = {row.id: row.payload for row in conn.execute(sa.select(deliveries_table))}
+    assert "(SMa)" not in str(payloads["delivery-SMa"]) and "(SMb)" in str(payloads["delivery-SMb"])
     engine.dispose()
 
 
@@ -124,3 +141,5 @@ def test_erase_refuses_an_empty_address_and_asks_before_erasing(settings: Settin
     assert empty.exit_code == 1 and "address is empty" in empty.output
     declined = runner.invoke(app, ["erase", "--customer", "+15550009999"], input="n\n")
     assert declined.exit_code == 1 and "nothing erased" in declined.output
+    unknown = runner.invoke(app, ["erase", "--customer", "+15550009999", "--yes"])
+    assert unknown.exit_code == 1 and "nothing was found" in unknown.output
