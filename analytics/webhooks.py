@@ -221,6 +221,8 @@ class AlertDeliveryWorker:
     async def run(self) -> None:
         """Deliver until cancelled; database errors are logged and retried at the next poll, never fatal."""
         self._loop = asyncio.get_running_loop()
+        self._wake = anyio.Event()  # bound to this run's event loop (a service may be started again)
+        self._limiter = anyio.CapacityLimiter(self._limiter.total_tokens)
         given = self._client
         async with self._http() as client:
             self._client = client

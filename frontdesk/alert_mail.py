@@ -78,14 +78,7 @@ class SmtpAlertMailer:
 
 def build_alert_mailer(settings: Settings) -> SmtpAlertMailer | None:
     """The mailer for `FRONTDESK_ALERT_EMAILS`, from the SMTP settings; None without a relay or sender."""
-    if not settings.smtp_host or not settings.email_from:
+    smtp = settings.smtp()
+    if smtp is None or not settings.email_from:
         return None
-    smtp = SmtpSettings(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        security=settings.smtp_security,  # type: ignore[arg-type]
-        username=settings.smtp_username,
-        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-        timeout=settings.smtp_timeout,
-    )
     return SmtpAlertMailer(smtp, settings.email_from, sender_name=settings.email_from_name)

@@ -23,7 +23,6 @@ from channels.email import (
     EmailParseError,
     SenderRateLimiter,
     SmtpListener,
-    SmtpSettings,
     SupportMailbox,
     new_reply_token,
     read_inbound_email,
@@ -293,15 +292,8 @@ async def start_channels(app: FastAPI, runtime: Runtime) -> AsyncIterator[None]:
         mailbox = email_mailbox(settings)
         if mailbox is not None:
             runtime.inbox.addressing["email"] = email_addressing(runtime.inbox, mailbox)
-            if settings.smtp_host:
-                smtp = SmtpSettings(
-                    host=settings.smtp_host,
-                    port=settings.smtp_port,
-                    security=settings.smtp_security,  # type: ignore[arg-type]
-                    username=settings.smtp_username,
-                    password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-                    timeout=settings.smtp_timeout,
-                )
+            smtp = settings.smtp()
+            if smtp is not None:
                 runtime.add_channel(EmailChannel(smtp, mailbox))
             intake: EmailIntake | None = getattr(app.state, "email_intake", None)
             if settings.email_inbound_host and intake is not None:

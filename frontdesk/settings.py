@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from channels.email import SmtpSettings
 
 _PLACEHOLDERS = {"changeme", "change-me", "changethis", "secret", "your-api-key", "xxx", "todo", "placeholder"}
 
@@ -246,6 +250,21 @@ class Settings(BaseSettings):
     @property
     def email_domain_list(self) -> tuple[str, ...]:
         return tuple(d.strip().lower() for d in self.email_domains.split(",") if d.strip())
+
+    def smtp(self) -> SmtpSettings | None:
+        """The relay for outgoing mail (replies, offer and alert e-mails); None without `smtp_host`."""
+        from channels.email import SmtpSettings
+
+        if not self.smtp_host:
+            return None
+        return SmtpSettings(
+            host=self.smtp_host,
+            port=self.smtp_port,
+            security=self.smtp_security,  # type: ignore[arg-type]
+            username=self.smtp_username,
+            password=self.smtp_password.get_secret_value() if self.smtp_password else None,
+            timeout=self.smtp_timeout,
+        )
 
     @property
     def alert_webhook_url_list(self) -> tuple[str, ...]:

@@ -24,7 +24,6 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from pydantic import ValidationError
 from starlette.requests import HTTPConnection
 
-from channels.email import SmtpSettings
 from frontdesk.console.accounts import AccountStore, SignInLimiter
 from frontdesk.console.admin import AgentAdmin
 from frontdesk.console.errors import (
@@ -104,15 +103,8 @@ def build_console(runtime: Runtime) -> Console | None:
     hub = ConsoleHub(service, sessions, refresh_seconds=settings.console_refresh_seconds)
     runtime.routing_events.subscribe(hub.on_event)
     mailer = None
-    if settings.console_offer_emails and settings.smtp_host and settings.email_from:
-        smtp = SmtpSettings(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            security=settings.smtp_security,  # type: ignore[arg-type]
-            username=settings.smtp_username,
-            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-            timeout=settings.smtp_timeout,
-        )
+    smtp = settings.smtp()
+    if settings.console_offer_emails and smtp is not None and settings.email_from:
         base = (settings.public_base_url or "").rstrip("/")
         mailer = OfferMailer(
             runtime.router,
