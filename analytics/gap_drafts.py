@@ -161,9 +161,11 @@ async def write_draft(
                 written = (await drafter(request)).strip()
             text = marked(written) if written else None
             if text is None:
-                logger.warning("the drafter wrote nothing for %r; using the extractive draft", request.title)
+                logger.warning(
+                    "the drafter wrote nothing (%d questions); using the extractive draft", len(request.questions)
+                )
         except Exception as exc:  # any failure of the model: the extractive draft serves instead
-            logger.warning("the drafter failed for %r (%s); using the extractive draft", request.title, exc)
+            logger.warning("the drafter failed (%s); using the extractive draft", type(exc).__name__)
     if text is None:  # encoding is CPU work: off the event loop
         text = await anyio.to_thread.run_sync(functools.partial(extractive_draft, request, encode))
     if text is not None and scrub is not None:
