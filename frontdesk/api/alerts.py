@@ -7,7 +7,6 @@ same origin), or `Authorization: Bearer <FRONTDESK_ADMIN_TOKEN>`.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -16,7 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.alerts import NOTICE_MAX_CHARS, Alert, AlertConflictError, AlertNotFoundError, AlertStore, Delivery
-from frontdesk.api.console_deps import acting_actor, current_actor, get_console
+from frontdesk.api.analytics import identify_supervisor
 from frontdesk.api.deps import SettingsDep
 
 router = APIRouter(prefix="/v1/analytics/alerts", tags=["analytics"])
@@ -35,36 +34,14 @@ def get_alert_store(request: Request) -> AlertStore:
 AlertsDep = Annotated[AlertStore, Depends(get_alert_store)]
 
 
-async def _identify(request: Request, settings: SettingsDep, *, changes: bool) -> str:
-    given = request.headers.get("authorization")
-    if given is not None:
-        token = settings.admin_token
-        scheme, _, value = given.partition(" ")
-        if token is None:
-            msg = "no FRONTDESK_ADMIN_TOKEN is set: sign in to the console as a supervisor instead"
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, msg)
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.get_secret_value().encode()):
-            msg = "wrong admin token: send 'Authorization: Bearer <FRONTDESK_ADMIN_TOKEN>'"
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, msg, headers={"WWW-Authenticate": "Bearer"})
-        return "admin-token"
-    console = get_console(request)
-    actor = await current_actor(request, console)
-    if changes:
-        actor = await acting_actor(request, actor, console)
-    if not actor.supervises:
-        msg = f"alerts are for supervisors and admins; {actor.id!r} is {actor.agent.role.value}"
-        raise HTTPException(status.HTTP_403_FORBIDDEN, msg)
-    return actor.id
-
-
 async def reader(request: Request, settings: SettingsDep) -> str:
     """Who reads alerts: a signed-in supervisor or admin, or the admin token."""
-    return await _identify(request, settings, changes=False)
+    return await identify_supervisor(request, settings, changes=False, what="alerts")
 
 
 async def changer(request: Request, settings: SettingsDep) -> str:
     """Who changes an alert: as `reader`, with the console's CSRF and origin checks."""
-    return await _identify(request, settings, changes=True)
+    return await identify_supervisor(request, settings, changes=True, what="alerts")
 
 
 ReaderDep = Annotated[str, Depends(reader)]

@@ -28,7 +28,7 @@ from fastapi.responses import FileResponse, Response
 
 from analytics.kpis import Breakdown, KpiReport, compute_kpis, kpis_csv, traffic, utc
 from frontdesk.api.console import SECURITY_HEADERS
-from frontdesk.api.console_deps import COOKIE, Console, call
+from frontdesk.api.console_deps import COOKIE, Console, acting_actor, call
 from frontdesk.api.deps import RuntimeDep, SettingsDep
 from frontdesk.console.service import Actor
 
@@ -46,8 +46,9 @@ router = APIRouter()
 api = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 
 
-async def require_viewer(request: Request, settings: SettingsDep) -> str:
-    """Who reads the analytics: "admin-token", or the id of a signed-in supervisor or admin."""
+async def identify_supervisor(request: Request, settings: SettingsDep, *, changes: bool, what: str) -> str:
+    """Who reads (or, with `changes`, changes) supervisors' pages: "admin-token", or the id of a signed-in
+    supervisor or admin; changes from the console also need its CSRF header and the same origin."""
     given = request.headers.get("authorization")
     if given is not None:
         scheme, _, value = given.partition(" ")
@@ -72,12 +73,18 @@ async def require_viewer(request: Request, settings: SettingsDep) -> str:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"the session ended: {SIGN_IN}")
     agent = await call(lambda: console.service.router.agent(session.agent_id))
     actor = Actor(agent, session)
+    if changes:
+        actor = await acting_actor(request, actor, console)
     if not actor.supervises:
         raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"{agent.id} signs in as {agent.role}: the analytics are for supervisors and admins",
+            status.HTTP_403_FORBIDDEN, f"{agent.id} signs in as {agent.role}: {what} are for supervisors and admins"
         )
     return actor.id
+
+
+async def require_viewer(request: Request, settings: SettingsDep) -> str:
+    """Who reads the analytics: "admin-token", or the id of a signed-in supervisor or admin."""
+    return await identify_supervisor(request, settings, changes=False, what="the analytics")
 
 
 ViewerDep = Annotated[str, Depends(require_viewer)]
