@@ -184,9 +184,12 @@ async def add_drafts(
 ) -> list[GapTopic]:
     """``topics`` with drafts from the conversations of each that a person resolved (None where there are none)."""
     events = list(events)
+
+    def material() -> list[dict[str, str]]:  # sorting a period's events per topic is CPU work: off the loop
+        return [human_answers(events, topic.conversation_ids) for topic in topics]
+
     drafted = []
-    for topic in topics:
-        answers = human_answers(events, topic.conversation_ids)
+    for topic, answers in zip(topics, await anyio.to_thread.run_sync(material), strict=True):
         draft = None
         if answers:
             request = draft_request(topic, list(answers.values()))
