@@ -5,6 +5,7 @@ closed when its session ends."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import anyio
@@ -104,6 +105,11 @@ def test_changes_by_another_worker_show_within_the_refresh_and_sign_out_closes_t
     with _socket(console, ana) as ws:
         assert _next(ws)["type"] == "state"
         other_worker.escalate(EscalationRequest(conversation_id="c-elsewhere", channel="webchat", reason="test"))
+        # The offer is made by the escalation itself, or, when the service's routing worker held the rows at
+        # that moment (PostgreSQL skips locked rows), by that worker's next round.
+        deadline = time.monotonic() + 5
+        while not other_worker.offers() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert [offer.agent_id for offer in other_worker.offers()] == ["ana"]
         frames = _until(ws, lambda f: f["type"] == "state" and f["offers"], timeout=3)
         assert not any(f["type"] == "event" for f in frames), "no event crossed processes; the refresh found it"
