@@ -304,7 +304,7 @@ class TopicGrouper:
 
     def __init__(self, assigner: TopicAssigner, *, encode: Encode, clusters: OnlineClusters | None = None) -> None:
         self.assigner = assigner
-        self.clusters = clusters or OnlineClusters()
+        self.clusters = clusters if clusters is not None else OnlineClusters()  # an empty one is falsy
         self._encode = encode
 
     def topics(self, texts: Sequence[str], *, at: Sequence[dt.datetime] | None = None) -> list[str]:

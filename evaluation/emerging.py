@@ -114,7 +114,7 @@ def detect(
         placed = assigner.assign(distinct)
     place = dict(zip(distinct, placed, strict=True))
     row = {text: i for i, text in enumerate(distinct)}
-    clusters = clusters or OnlineClusters()
+    clusters = clusters if clusters is not None else OnlineClusters()
     detector = EmergingIssueDetector(config, label=clusters.label)
     topics: list[str] = []
     reports: list[Surge] = []

@@ -150,3 +150,15 @@ def test_real_embeddings_place_banking_messages_and_not_small_talk(
     assert correct >= 0.8 * len(test)
     off_topic = ["what's the weather like in paris tomorrow", "tell me a joke about cats", "set a timer for 5 minutes"]
     assert topics.assign(off_topic) == [None, None, None]
+
+
+def test_a_grouper_keeps_the_clusters_it_is_given_even_empty() -> None:
+    clusters = OnlineClusters(first_number=7000)
+
+    class Nothing:
+        def assign(self, texts: Sequence[str]) -> list[str | None]:
+            return [None] * len(texts)
+
+    grouper = TopicGrouper(Nothing(), encode=lambda texts: np.ones((len(texts), 4)), clusters=clusters)
+    assert grouper.clusters is clusters
+    assert grouper.topics(["first"]) == ["cluster:7000"], "numbering starts where the monitor said"
