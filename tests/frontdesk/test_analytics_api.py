@@ -12,20 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from service_runtime import build_test_runtime
 
 from agent.agent import SupportAgent
-from agent.escalation import prefers_assistant
 from analytics import EventKind, InteractionEvent, InteractionLog
 from frontdesk import db
 from frontdesk.app import create_app
 from frontdesk.console.accounts import AccountStore
-from frontdesk.conversations import ConversationStore
-from frontdesk.inbox import Inbox
-from frontdesk.intake import Intake
-from frontdesk.outbox import Outbox
-from frontdesk.runtime import Runtime, connect_routing
+from frontdesk.runtime import Runtime
 from frontdesk.settings import Settings, get_settings
 from knowledge.base import KnowledgeBase
 from routing import AgentStatus, ChannelKind, HumanAgent, Role
@@ -34,26 +29,6 @@ TOKEN = "analytics-test-token-7f3c2a9e"
 PASSWORD = "correct horse battery"
 SIGN_IN = {"X-Requested-With": "frontdesk-console", "Origin": "http://testserver"}
 NOW = dt.datetime.now(dt.UTC)
-
-
-def build_runtime(settings: Settings, engine: sa.Engine, agent: SupportAgent, knowledge: KnowledgeBase) -> Runtime:
-    inbox = Inbox(
-        ConversationStore(engine), agent, agent.deps.policy, intake=Intake(engine, back_to_bot=prefers_assistant)
-    )
-    router, handoff, events = connect_routing(settings, engine, inbox)
-    return Runtime(
-        settings=settings,
-        engine=engine,
-        store=knowledge.store,
-        embedder=knowledge.embedder,
-        knowledge=knowledge,
-        agent=agent,
-        inbox=inbox,
-        outbox=Outbox(engine),
-        router=router,
-        handoff=handoff,
-        routing_events=events,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +41,7 @@ def service(
     engine = db.create_engine(f"sqlite:///{folder / 'frontdesk.db'}")
     db.upgrade(engine)
     settings = Settings(_env_file=None, data_dir=folder / "data", demo_kb=False, admin_token=TOKEN)  # type: ignore[call-arg]
-    runtime = build_runtime(settings, engine, demo_agent, demo_knowledge)
+    runtime = build_test_runtime(settings, engine, demo_agent, demo_knowledge)
     assert runtime.router is not None
     for agent_id, role in (("amy", Role.AGENT), ("sue", Role.SUPERVISOR), ("ada", Role.ADMIN)):
         runtime.router.upsert_agent(

@@ -10,19 +10,14 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from service_runtime import build_test_runtime
 
 from agent.agent import SupportAgent
-from agent.escalation import prefers_assistant
 from analytics import EventKind, InteractionEvent, InteractionLog
 from analytics.gap_drafts import DRAFT_MARK
 from frontdesk import db
 from frontdesk.app import create_app
 from frontdesk.console.accounts import AccountStore
-from frontdesk.conversations import ConversationStore
-from frontdesk.inbox import Inbox
-from frontdesk.intake import Intake
-from frontdesk.outbox import Outbox
-from frontdesk.runtime import Runtime, connect_routing
 from frontdesk.settings import Settings
 from knowledge.base import KnowledgeBase
 from routing import AgentStatus, ChannelKind, HumanAgent, Role
@@ -35,26 +30,6 @@ NOW = dt.datetime.now(dt.UTC)
 SHIPPING = ("Do you ship to Iceland?", "can I get my order delivered in Reykjavik", "Is delivery to Iceland possible?")
 LOYALTY = ("How do loyalty points work?", "how can I use my loyalty points")
 REPLY = "Hello Ana! We ship to Iceland with DHL Express. Delivery to Iceland takes 4 to 6 working days."
-
-
-def build_runtime(settings: Settings, engine: sa.Engine, agent: SupportAgent, knowledge: KnowledgeBase) -> Runtime:
-    inbox = Inbox(
-        ConversationStore(engine), agent, agent.deps.policy, intake=Intake(engine, back_to_bot=prefers_assistant)
-    )
-    router, handoff, events = connect_routing(settings, engine, inbox)
-    return Runtime(
-        settings=settings,
-        engine=engine,
-        store=knowledge.store,
-        embedder=knowledge.embedder,
-        knowledge=knowledge,
-        agent=agent,
-        inbox=inbox,
-        outbox=Outbox(engine),
-        router=router,
-        handoff=handoff,
-        routing_events=events,
-    )
 
 
 def record_gaps(engine: sa.Engine) -> None:
@@ -85,7 +60,7 @@ def client(
     engine = db.create_engine(f"sqlite:///{folder / 'frontdesk.db'}")
     db.upgrade(engine)
     settings = Settings(_env_file=None, data_dir=folder / "data", demo_kb=False, admin_token=SecretStr(TOKEN))  # type: ignore[call-arg]
-    runtime = build_runtime(settings, engine, demo_agent, demo_knowledge)
+    runtime = build_test_runtime(settings, engine, demo_agent, demo_knowledge)
     assert runtime.router is not None
     for agent_id, role in (("amy", Role.AGENT), ("sue", Role.SUPERVISOR)):
         runtime.router.upsert_agent(

@@ -13,16 +13,12 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from service_runtime import build_test_runtime
 
 from agent.agent import SupportAgent
-from agent.escalation import prefers_assistant
 from frontdesk.app import create_app
 from frontdesk.console.accounts import AccountStore
-from frontdesk.conversations import ConversationStore
-from frontdesk.inbox import Inbox
-from frontdesk.intake import Intake
-from frontdesk.outbox import Outbox
-from frontdesk.runtime import Runtime, connect_routing
+from frontdesk.runtime import Runtime
 from frontdesk.settings import Settings
 from knowledge.base import KnowledgeBase
 from routing import AgentStatus, ChannelKind, HumanAgent, Role, Router, Team
@@ -30,26 +26,6 @@ from routing import AgentStatus, ChannelKind, HumanAgent, Role, Router, Team
 PASSWORD = "correct horse battery"
 ORIGIN = "http://testserver"
 SIGN_IN = {"X-Requested-With": "frontdesk-console"}
-
-
-def build_test_runtime(settings: Settings, engine: sa.Engine, agent: SupportAgent, knowledge: KnowledgeBase) -> Runtime:
-    """The runtime `build_runtime` would make, over an existing engine and the shared demo agent."""
-    conversations = ConversationStore(engine)
-    inbox = Inbox(conversations, agent, agent.deps.policy, intake=Intake(engine, back_to_bot=prefers_assistant))
-    router, handoff, events = connect_routing(settings, engine, inbox)
-    return Runtime(
-        settings=settings,
-        engine=engine,
-        store=knowledge.store,
-        embedder=knowledge.embedder,
-        knowledge=knowledge,
-        agent=agent,
-        inbox=inbox,
-        outbox=Outbox(engine),
-        router=router,
-        handoff=handoff,
-        routing_events=events,
-    )
 
 
 @dataclass
