@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from analytics.events import utc
 from analytics.surges import Surge
 from analytics.tables import alerts_table, deliveries_table
 
@@ -45,12 +46,8 @@ class AlertConflictError(AlertError):
     """The alert is not in a state that allows the change (e.g. it is resolved already)."""
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _iso(value: dt.datetime | None) -> str | None:
-    return _utc(value).isoformat() if value is not None else None
+    return utc(value).isoformat() if value is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +124,10 @@ def _alert(row: sa.Row[Any]) -> Alert:
         topic=row.topic,
         label=row.label,
         status=row.status,
-        started_at=_utc(row.started_at),
-        detected_at=_utc(row.detected_at),
-        updated_at=_utc(row.updated_at),
-        resolved_at=_utc(row.resolved_at) if row.resolved_at is not None else None,
+        started_at=utc(row.started_at),
+        detected_at=utc(row.detected_at),
+        updated_at=utc(row.updated_at),
+        resolved_at=utc(row.resolved_at) if row.resolved_at is not None else None,
         messages=int(row.messages),
         customers=int(row.customers),
         expected=float(row.expected),
@@ -152,10 +149,10 @@ def delivery_from_row(row: sa.Row[Any]) -> Delivery:
         payload=dict(row.payload or {}),
         status=row.status,
         attempts=int(row.attempts),
-        next_attempt_at=_utc(row.next_attempt_at),
+        next_attempt_at=utc(row.next_attempt_at),
         last_error=row.last_error,
-        created_at=_utc(row.created_at),
-        sent_at=_utc(row.sent_at) if row.sent_at is not None else None,
+        created_at=utc(row.created_at),
+        sent_at=utc(row.sent_at) if row.sent_at is not None else None,
     )
 
 
@@ -218,7 +215,7 @@ class AlertStore:
         """Open, update or resolve the topic's alert after a surge report; the announced change, or None
         when nothing worth announcing happened (the figures are kept current either way)."""
         with self._write(surge.topic) as conn:
-            change = self._apply(conn, surge, _utc(self.clock()))
+            change = self._apply(conn, surge, utc(self.clock()))
         self._changed(change)
         return change
 
@@ -241,11 +238,11 @@ class AlertStore:
                 return None
             alert_id = str(uuid.uuid4())
             values = {"id": alert_id, "topic": surge.topic[:128], "status": OPEN, **figures}
-            values |= {"started_at": _utc(surge.started_at), "detected_at": _utc(surge.detected_at)}
+            values |= {"started_at": utc(surge.started_at), "detected_at": utc(surge.detected_at)}
             conn.execute(sa.insert(alerts_table).values(notice=None, notice_active=False, resolved_at=None, **values))
             return self._announce(conn, OPENED, alert_id, now)
         if surge.ended:
-            figures |= {"status": CLOSED, "resolved_at": _utc(surge.detected_at), "notice_active": False}
+            figures |= {"status": CLOSED, "resolved_at": utc(surge.detected_at), "notice_active": False}
             conn.execute(sa.update(alerts_table).where(table.id == row.id).values(**figures))
             return self._announce(conn, RESOLVED, row.id, now)
         conn.execute(sa.update(alerts_table).where(table.id == row.id).values(**figures))
@@ -266,7 +263,7 @@ class AlertStore:
         ).first()
         if last is None or last.resolved_at is None:
             return False
-        return _utc(surge.started_at) <= _utc(last.resolved_at) and surge.messages < max(1, last.messages) * GROWTH
+        return utc(surge.started_at) <= utc(last.resolved_at) and surge.messages < max(1, last.messages) * GROWTH
 
     def _announced(self, conn: sa.Connection, alert_id: str) -> dict[str, Any]:
         table = deliveries_table.c
@@ -351,7 +348,7 @@ class AlertStore:
 
     def resolve(self, alert_id: str) -> AlertChange:
         """A supervisor resolves an open alert (its notice is switched off); announced as `alert.resolved`."""
-        now = _utc(self.clock())
+        now = utc(self.clock())
         with self._write(self.get(alert_id).topic) as conn:
             alert = self._get(conn, alert_id)
             if alert.status != OPEN:
@@ -381,7 +378,7 @@ class AlertStore:
             if alert.status != OPEN:
                 msg = f"alert {alert_id!r} is {alert.status}: a notice can only be set on an open alert"
                 raise AlertConflictError(msg)
-            values: dict[str, Any] = {"notice_active": active, "updated_at": _utc(self.clock())}
+            values: dict[str, Any] = {"notice_active": active, "updated_at": utc(self.clock())}
             if clean:
                 values["notice"] = clean
             conn.execute(sa.update(alerts_table).where(alerts_table.c.id == alert_id).values(**values))

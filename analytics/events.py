@@ -48,6 +48,11 @@ class InteractionEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+def utc(value: dt.datetime) -> dt.datetime:
+    """`value` as an aware UTC datetime; a naive one is taken to be UTC already (SQLite drops the zone)."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 def customer_key(address: str, *, secret: str = "") -> str:
     """A stable, one-way key for a customer's address (phone number, e-mail, visitor id): the same address
     gives the same key, and the key does not give the address back."""

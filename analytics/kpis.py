@@ -51,6 +51,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from analytics.events import utc
 from analytics.tables import events_table as ev
 
 Breakdown = Literal["channel", "day", "skill"]
@@ -59,11 +60,6 @@ RETURN_WINDOW = dt.timedelta(days=7)
 NO_SKILL = "none"
 ALL = "all"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def utc(value: dt.datetime) -> dt.datetime:
-    """`value` in UTC; a naive datetime is taken to be UTC already (SQLite gives them back naive)."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def percentile(ordered: list[float], q: float) -> float | None:

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import sqlalchemy as sa
 
-from analytics.events import EventKind, InteractionEvent
+from analytics.events import EventKind, InteractionEvent, utc
 from analytics.tables import events_table
 
 logger = logging.getLogger(__name__)
@@ -25,15 +25,11 @@ logger = logging.getLogger(__name__)
 Listener = Callable[[InteractionEvent], None]
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def event_row(event: InteractionEvent) -> dict[str, Any]:
     return {
         "kind": str(event.kind),
         "conversation_id": event.conversation_id,
-        "at": _utc(event.at),
+        "at": utc(event.at),
         "channel": event.channel,
         "customer": event.customer,
         "intent": event.intent,
@@ -53,7 +49,7 @@ def event_from_row(row: sa.Row[Any]) -> InteractionEvent:
     return InteractionEvent(
         kind=EventKind(row.kind),
         conversation_id=row.conversation_id,
-        at=_utc(row.at),
+        at=utc(row.at),
         channel=row.channel,
         customer=row.customer,
         intent=row.intent,
@@ -173,9 +169,9 @@ class InteractionLog:
         """Stored events in time order, filtered."""
         query = sa.select(events_table).order_by(events_table.c.at, events_table.c.id)
         if since is not None:
-            query = query.where(events_table.c.at >= _utc(since))
+            query = query.where(events_table.c.at >= utc(since))
         if until is not None:
-            query = query.where(events_table.c.at < _utc(until))
+            query = query.where(events_table.c.at < utc(until))
         if kinds is not None:
             query = query.where(events_table.c.kind.in_([str(kind) for kind in kinds]))
         if conversation_id is not None:
@@ -214,5 +210,5 @@ class InteractionLog:
     def purge(self, *, older_than: dt.datetime) -> int:
         """Remove the events recorded before `older_than` (the retention period)."""
         with self.engine.begin() as conn:
-            result = conn.execute(sa.delete(events_table).where(events_table.c.at < _utc(older_than)))
+            result = conn.execute(sa.delete(events_table).where(events_table.c.at < utc(older_than)))
         return result.rowcount

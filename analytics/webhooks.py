@@ -37,6 +37,7 @@ import httpx
 import sqlalchemy as sa
 
 from analytics.alerts import DASHBOARD, EMAIL, FAILED, PENDING, SENDING, SENT, WEBHOOK, Delivery, delivery_from_row
+from analytics.events import utc
 from analytics.tables import deliveries_table
 
 logger = logging.getLogger(__name__)
@@ -300,7 +301,7 @@ class AlertDeliveryWorker:
         )
         with self.engine.connect() as conn:
             due = conn.execute(query).scalar_one_or_none()
-        return due.replace(tzinfo=dt.UTC) if due is not None and due.tzinfo is None else due
+        return utc(due) if due is not None else None
 
     def _record(self, delivery: Delivery, outcome: Outcome) -> None:
         now = dt.datetime.now(dt.UTC)

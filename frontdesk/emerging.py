@@ -28,6 +28,7 @@ from analytics.emerging import EmergingIssueDetector, TopicMessage
 from analytics.surges import Surge
 from analytics.tables import events_table
 from analytics.topics import CLUSTER_PREFIX, OnlineClusters, TopicGrouper
+from frontdesk.intake import utc
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class EmergingMonitor:
         surges: list[Surge] = []
         if rows:
             texts = [row.text or "" for row in rows]
-            topics = self.grouper.topics(texts, at=[_utc(row.at) for row in rows])
+            topics = self.grouper.topics(texts, at=[utc(row.at) for row in rows])
             with self.engine.begin() as conn:
                 conn.execute(
                     sa.update(events_table).where(e.id == sa.bindparam("event_id")).values(topic=sa.bindparam("t")),
@@ -223,13 +224,9 @@ class EmergingMonitor:
         return notices
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
-
-
 def _message(row: Any, topic: str) -> TopicMessage:
     return TopicMessage(
-        at=_utc(row.at), topic=topic, channel=row.channel or "", customer=row.customer, text=row.text or ""
+        at=utc(row.at), topic=topic, channel=row.channel or "", customer=row.customer, text=row.text or ""
     )
 
 
