@@ -13,7 +13,9 @@ to score. Scoring, per alert (the first report of a surge):
 
 False alarms are counted per day of stream after the detector's own warm-up (no alert can come before it).
 With the generator's manifest (`<stream>.incidents.json`, see evaluation.emerging_stream), results are also
-broken down by surge size and by the topic's usual volume.
+broken down by surge size and by the topic's usual volume, each with `reference_within_15_minutes`: the share
+of incidents a reference detector would catch within 15 minutes (see `reference_catch`), what the counts
+allow at one false alarm a day.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import poisson
 
 from analytics.emerging import DetectorConfig, EmergingIssueDetector, TopicMessage
 from analytics.surges import Surge
@@ -175,16 +178,49 @@ def score(
     return result
 
 
-def _summary(incidents: Sequence[str], delays: dict[str, float]) -> dict[str, object]:
+def reference_catch(
+    usual_per_hour: float,
+    size: float,
+    *,
+    topics: int,
+    novel: bool = False,
+    false_alarms_per_day: float = 1.0,
+    minutes: float = QUICK_MINUTES,
+) -> float:
+    """The chance that a reference detector catches a surge within `minutes` of its start.
+
+    The reference knows what no real detector knows: the topic's exact usual rate and the minute the surge
+    began. It tests the count of new customers in the surge's first `minutes` against a Poisson of the usual
+    count, at the level that allows `false_alarms_per_day` over `topics` topics tested every `minutes`
+    (a new topic has no usual volume: its first message gives it away). It is a yardstick of what the counts
+    allow, not a strict bound: a real detector must estimate the rate and watch every window, but may also
+    spend its false-alarm budget differently or catch a surge by a lucky window.
+    """
+    share = minutes / 60.0
+    usual = 0.0 if novel else usual_per_hour * share
+    surge = usual_per_hour * share * size  # a new topic's surge is `size` times the median topic's volume
+    if usual <= 0:
+        return float(1.0 - np.exp(-surge))
+    alpha = false_alarms_per_day / (topics * 24 * 60 / minutes)
+    needed = int(poisson.isf(alpha, usual)) + 1  # the smallest count with P(count >= needed) <= alpha
+    return float(poisson.sf(needed - 1, surge))
+
+
+def _summary(
+    incidents: Sequence[str], delays: dict[str, float], reference: dict[str, float] | None = None
+) -> dict[str, object]:
     found = [i for i in incidents if i in delays]
     quick = [i for i in found if delays[i] <= QUICK_MINUTES]
-    return {
+    out: dict[str, object] = {
         "incidents": len(incidents),
         "detected": len(found),
         "recall": round(len(found) / len(incidents), DIGITS) if incidents else None,
         "within_15_minutes": round(len(quick) / len(incidents), DIGITS) if incidents else None,
         "median_delay_minutes": round(statistics.median(delays[i] for i in found), 1) if found else None,
     }
+    if reference is not None and incidents:
+        out["reference_within_15_minutes"] = round(sum(reference[i] for i in incidents) / len(incidents), DIGITS)
+    return out
 
 
 def _breakdowns(manifest: dict[str, object], delays: dict[str, float]) -> dict[str, object]:
@@ -195,19 +231,36 @@ def _breakdowns(manifest: dict[str, object], delays: dict[str, float]) -> dict[s
     by_volume: dict[str, list[str]] = defaultdict(list)
     by_kind: dict[str, list[str]] = defaultdict(list)
     rows = []
+    topics = max(1, len(manifest.get("topic_per_hour") or {}))  # type: ignore[arg-type]
+    reference: dict[str, float] = {}
     for incident in raw:
         name = str(incident["id"])
+        reference[name] = reference_catch(
+            float(incident["usual_per_hour"]), float(incident["size"]), topics=topics, novel=bool(incident.get("novel"))
+        )
         by_size[f"{float(incident['size']):g}x"].append(name)
         by_kind["novel" if incident.get("novel") else "known"].append(name)
         usual = float(incident["usual_per_hour"])
         band = next(f"{lo:g}-{hi:g}/h" for lo, hi in VOLUME_BANDS if lo <= usual < hi)
         by_volume[band].append(name)
         delay = delays.get(name)
-        rows.append([name, incident["topic"], incident["size"], usual, None if delay is None else round(delay, 1)])
+        rows.append(
+            [
+                name,
+                incident["topic"],
+                incident["size"],
+                usual,
+                None if delay is None else round(delay, 1),
+                round(reference[name], DIGITS),
+            ]
+        )
+    sizes = sorted(by_size.items(), key=lambda kv: float(kv[0][:-1]))
     return {
-        "by_size": {key: _summary(names, delays) for key, names in sorted(by_size.items(), key=lambda kv: kv[0])},
-        "by_usual_volume": {key: _summary(names, delays) for key, names in by_volume.items()},
-        "by_kind": {key: _summary(names, delays) for key, names in by_kind.items()},
+        "reference_within_15_minutes": round(sum(reference.values()) / len(reference), DIGITS) if reference else None,
+        "by_size": {key: _summary(names, delays, reference) for key, names in sizes},
+        "by_usual_volume": {key: _summary(names, delays, reference) for key, names in by_volume.items()},
+        "by_kind": {key: _summary(names, delays, reference) for key, names in by_kind.items()},
+        "per_incident_columns": ["id", "topic", "size", "usual_per_hour", "delay_minutes", "reference_15_minutes"],
         "per_incident": rows,
     }
 

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from analytics.surges import Surge
-from evaluation.emerging import StreamMessage, detect, load_stream, score
+from evaluation.emerging import StreamMessage, detect, load_stream, reference_catch, score
 from evaluation.emerging_stream import StreamSettings, generate, manifest_path, write_stream
 from frontdesk.cli import app
 
@@ -107,6 +107,19 @@ def test_scoring_on_a_hand_made_case() -> None:
     assert result["within_15_minutes"] == 0.5
 
 
+def test_reference_catch_is_what_the_counts_allow() -> None:
+    topics = 77
+    for usual in (2.0, 10.0, 40.0, 400.0):  # a 1x "surge" is ordinary traffic: raised within the alarm budget
+        assert reference_catch(usual, 1.0, topics=topics) * topics * 96 <= 1.0
+    catches = [reference_catch(usual, 3.0, topics=topics) for usual in (4.0, 12.0, 40.0, 200.0)]
+    assert catches == sorted(catches) and catches[0] < 0.1 and catches[-1] > 0.99
+    assert reference_catch(12.0, 10.0, topics=topics) > reference_catch(12.0, 3.0, topics=topics)
+    assert reference_catch(12.0, 3.0, topics=topics, novel=True) > 0.99  # no usual volume to hide in
+    assert reference_catch(12.0, 3.0, topics=topics, false_alarms_per_day=10.0) > reference_catch(
+        12.0, 3.0, topics=topics
+    )
+
+
 @pytest.mark.slow
 def test_replay_catches_large_surges_and_never_reads_the_incident_column(small_stream: Path, shared_data: Path) -> None:
     messages = load_stream(small_stream)
@@ -116,6 +129,10 @@ def test_replay_catches_large_surges_and_never_reads_the_incident_column(small_s
     result = score(messages, topics, reports, warmup=dt.timedelta(days=1), manifest=manifest)
     assert result["incidents"] == 8 and result["recall"] >= 0.5  # type: ignore[operator]
     assert result["by_size"]["10x"]["detected"] >= 3  # type: ignore[index]
+    assert list(result["by_size"]) == ["5x", "10x"]  # type: ignore[arg-type]  (in order of size)
+    reference = result["by_size"]["10x"]["reference_within_15_minutes"]  # type: ignore[index]
+    assert reference > result["by_size"]["5x"]["reference_within_15_minutes"]  # type: ignore[index]
+    assert len(result["per_incident"][0]) == len(result["per_incident_columns"])  # type: ignore[index,arg-type]
     assert result["false_alarms_per_day"] < 1.0  # type: ignore[operator]
     labels = [message.incident for message in messages]
     random.Random(1).shuffle(labels)
