@@ -15,6 +15,7 @@ import datetime as dt
 import fcntl
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +34,7 @@ from frontdesk.intake import utc
 logger = logging.getLogger(__name__)
 
 LOCK_KEY = 0x46445345  # the PostgreSQL advisory lock of the monitor ("FDSE")
+MAX_UNAPPLIED = 10_000  # surge reports kept while the alert store refuses them
 
 
 class NoIntents:
@@ -73,6 +75,7 @@ class EmergingMonitor:
         self.floor = 0  # events at or below this id are older than the monitor (warm_up): never tagged now
         self.lookback = lookback  # untagged messages older than this are left alone
         self._notices: tuple[float, dict[str, tuple[str, str]]] = (-1e9, {})
+        self._unapplied: deque[Surge] = deque(maxlen=MAX_UNAPPLIED)  # reports the alert store refused, in order
 
     # Baselines from the log.
 
@@ -134,8 +137,20 @@ class EmergingMonitor:
                 surges.extend(self.detector.observe(_message(row, topic)))
             self.cursor = max(self.cursor, max(row.id for row in rows))
         surges.extend(self.detector.tick(now))
-        for surge in surges:
+        if len(self._unapplied) + len(surges) > MAX_UNAPPLIED:
+            logger.error("the alert store has refused surge reports for long: the oldest are dropped")
+        self._unapplied.extend(surges)
+        self._apply_reports()
+        return surges
+
+    def _apply_reports(self) -> None:
+        """Apply the surge reports not yet applied, in order. One the store refuses (the database is down)
+        stays first in line, with those after it, and the next step tries again: the detector reports a
+        surge once, so a report lost here would be an alert never raised."""
+        while self._unapplied:
+            surge = self._unapplied[0]
             change = self.alerts.apply(surge)
+            self._unapplied.popleft()
             if change is not None:
                 logger.warning(
                     "emerging issue %s: alert %s on topic %s (%d messages, %d customers, %.1f expected)",
@@ -146,7 +161,6 @@ class EmergingMonitor:
                     surge.customers,
                     surge.expected,
                 )
-        return surges
 
     async def run(self) -> None:
         """Be the monitor while this process holds the lock (waiting for it otherwise), until cancelled. A

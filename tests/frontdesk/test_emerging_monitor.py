@@ -58,6 +58,15 @@ def _message(
     )
 
 
+def _card_payments_fail(log: InteractionLog, start: dt.datetime) -> None:
+    """Ten times the card topic's usual rate for ten minutes, on two channels."""
+    for i in range(60):
+        at = start + dt.timedelta(seconds=10 * i)
+        channel = "whatsapp" if i % 3 else "webchat"
+        log.record(_message(f"s{i}", at, f"card declined again ({i})", customer=f"s{i}", channel=channel))
+    log.flush()
+
+
 def _monitor(engine: sa.Engine, alerts: AlertStore, tmp_path: Path) -> EmergingMonitor:
     grouper = TopicGrouper(KeywordTopics(), encode=_no_encoding)
     return EmergingMonitor(
@@ -90,14 +99,7 @@ def test_a_surge_in_the_log_opens_an_alert_with_its_webhook_and_topics_are_writt
     topics = {event.topic for event in log.events(kinds=[EventKind.MESSAGE_IN])}
     assert topics == {"card", "refund", "store"}, "every message's topic is written back to the log"
 
-    for i in range(60):  # card payments fail: ten times the usual rate for ten minutes, on two channels
-        at = end + dt.timedelta(seconds=10 * i)
-        log.record(
-            _message(
-                f"s{i}", at, f"card declined again ({i})", customer=f"s{i}", channel="whatsapp" if i % 3 else "webchat"
-            )
-        )
-    log.flush()
+    _card_payments_fail(log, end)
     surges = monitor.step(end + dt.timedelta(minutes=10))
     assert [s.topic for s in surges if not s.ended][:1] == ["card"]
     [alert] = alerts.list_alerts()
@@ -119,6 +121,25 @@ def test_a_surge_in_the_log_opens_an_alert_with_its_webhook_and_topics_are_writt
     alerts.set_notice(alert.id, "Card payments are failing; we are on it.", True)
     assert monitor.notice_for("is the card thing broken?") == (alert.id, "Card payments are failing; we are on it.")
     assert monitor.notice_for("what are your store hours") is None
+
+
+def test_an_alert_the_database_refused_is_written_at_the_next_step(engine: sa.Engine, tmp_path: Path) -> None:
+    log = InteractionLog(engine)
+    end = _traffic(log, hours=48)
+    alerts = AlertStore(engine, clock=lambda: end)
+    monitor = _monitor(engine, alerts, tmp_path)
+    monitor.step(end)
+    _card_payments_fail(log, end)
+    with engine.begin() as conn:  # the alerts table is out of reach for a while
+        conn.exec_driver_sql("ALTER TABLE analytics_alerts RENAME TO analytics_alerts_away")
+    with pytest.raises(sa.exc.OperationalError):
+        monitor.step(end + dt.timedelta(minutes=10))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE analytics_alerts_away RENAME TO analytics_alerts")
+    assert alerts.list_alerts() == []
+    assert monitor.step(end + dt.timedelta(minutes=11)) == [], "the detector reported the surge once, before"
+    [alert] = alerts.list_alerts()
+    assert alert.topic == "card" and alert.status == "open" and alert.messages >= 20
 
 
 def test_no_notice_costs_no_classification(engine: sa.Engine, tmp_path: Path) -> None:
