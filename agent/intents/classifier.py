@@ -26,6 +26,7 @@ import torch
 from agent.intents.background import far_from_training, load_background
 from agent.intents.data import OOS_LABEL, IntentDataError, normalise_label
 from agent.intents.encoder import IntentEncoder, Matrix
+from agent.intents.lexical import LexicalModel, SavedLexical
 from agent.intents.rejection import knn_scores, leave_one_out_knn_scores
 from agent.intents.training import IntentConfig, fine_tune, pooled, torch_threads
 from knowledge.embeddings import Embedder, resolve_model_path
@@ -33,6 +34,7 @@ from knowledge.embeddings import Embedder, resolve_model_path
 FORMAT_VERSION = 1
 METADATA_FILE = "intents.json"
 TENSORS_FILE = "intents.safetensors"
+LEXICAL_FILE = "lexical.json"
 ALTERNATIVES = 3
 
 
@@ -52,6 +54,22 @@ class IntentPrediction:
     alternatives: list[tuple[str, float]]
 
 
+@dataclass(frozen=True, slots=True)
+class IntentScores:
+    """What the classifier reads of a batch of messages, one row each (columns in `labels` order).
+
+    `head`: the fine-tuned head's probabilities (they decide out of scope); `similarity`: the mean similarity
+    to the nearest in-scope training messages (out of scope below the threshold, unless a model is sure);
+    `choice`: the probabilities that pick the intent (head, nearest-neighbour vote and lexical model mixed);
+    `lexical`: the lexical model's probabilities, when the classifier has one.
+    """
+
+    head: Matrix
+    similarity: Matrix
+    choice: Matrix
+    lexical: Matrix | None
+
+
 class IntentClassifier:
     """Classifies customer messages into intents, or declares them out of scope."""
 
@@ -67,6 +85,7 @@ class IntentClassifier:
         config: IntentConfig,
         memory: Matrix | None = None,
         memory_labels: npt.NDArray[np.integer] | None = None,
+        lexical: LexicalModel | None = None,
         summary: dict[str, float | int | str] | None = None,
     ) -> None:
         if head.shape != (len(labels), encoder.dimension):
@@ -86,6 +105,10 @@ class IntentClassifier:
             raise ValueError(msg)
         self._memory = None if memory is None else np.ascontiguousarray(memory, dtype=np.float32)
         self._memory_labels = None if memory_labels is None else np.asarray(memory_labels, dtype=np.int64)
+        if lexical is not None and lexical.classes != len(self.labels):
+            msg = f"the lexical model knows {lexical.classes} classes; expected {len(self.labels)}"
+            raise ValueError(msg)
+        self._lexical = lexical
         self._oos_index = self.labels.index(OOS_LABEL) if OOS_LABEL in self.labels else None
         self._in_scope = np.array([label != OOS_LABEL for label in self.labels])
 
@@ -149,6 +172,10 @@ class IntentClassifier:
             taught = states[: len(texts)] + [states[i] for i in used]
             head = fine_tune(encoder, taught, targets, len(classes), config)
             memory = pooled(encoder, taught).numpy() if config.vote_weight > 0 else None
+        lexical = None
+        if config.lexical_weight > 0:
+            taught_texts = list(texts) + [background[i - len(texts)] for i in used]
+            lexical = LexicalModel.fit(taught_texts, targets, len(classes), c=config.lexical_c)
         threshold = float(np.quantile(loo, 1.0 - config.in_scope_acceptance))
         summary: dict[str, float | int | str] = {
             "examples": len(texts),
@@ -167,6 +194,7 @@ class IntentClassifier:
             config=config,
             memory=memory,
             memory_labels=np.array(targets) if memory is not None else None,
+            lexical=lexical,
             summary=summary,
         )
 
@@ -178,16 +206,15 @@ class IntentClassifier:
         """The intents of many messages, encoded in batches."""
         if not texts:
             return []
-        head, similarity, choice = self.scores(texts)
+        scores = self.scores(texts)
+        lexical = scores.lexical if scores.lexical is not None else [None] * len(texts)
         return [
-            self.decide(row, float(score), choice=pick)
-            for row, score, pick in zip(head, similarity, choice, strict=True)
+            self.decide(row, float(score), choice=pick, lexical=words)
+            for row, score, pick, words in zip(scores.head, scores.similarity, scores.choice, lexical, strict=True)
         ]
 
-    def scores(self, texts: Sequence[str]) -> tuple[Matrix, Matrix, Matrix]:
-        """For each message: the head's class probabilities (columns in `labels` order), its similarity to
-        the nearest in-scope training messages (out of scope below `threshold`), and the probabilities that
-        pick its intent (the head's mixed with the vote of its nearest training messages)."""
+    def scores(self, texts: Sequence[str]) -> IntentScores:
+        """Every signal the decision reads, for each message (see `IntentScores`)."""
         base = self._embedder.embed_queries(list(texts))
         tuned = self._encoder.encode(list(texts))
         head = _softmax(self.config.scale * tuned @ self._head.T)
@@ -195,7 +222,10 @@ class IntentClassifier:
         if self._memory is not None and self._memory_labels is not None and self.config.vote_weight > 0:
             weight = self.config.vote_weight
             choice = (1 - weight) * head + weight * self._vote(tuned)
-        return head, knn_scores(base, self._bank, self.config.neighbours), choice
+        lexical = self._lexical.probabilities(list(texts)) if self._lexical is not None else None
+        if lexical is not None:
+            choice = (1 - self.config.lexical_weight) * choice + self.config.lexical_weight * lexical
+        return IntentScores(head, knn_scores(base, self._bank, self.config.neighbours), choice, lexical)
 
     def _vote(self, tuned: Matrix) -> Matrix:
         """Each message's class distribution among its nearest training messages (fine-tuned space)."""
@@ -208,17 +238,28 @@ class IntentClassifier:
         np.add.at(vote, (np.repeat(np.arange(len(tuned)), k), self._memory_labels[nearest].ravel()), weights.ravel())
         return vote
 
-    def decide(self, probabilities: Matrix, similarity: float, *, choice: Matrix | None = None) -> IntentPrediction:
+    def decide(
+        self,
+        probabilities: Matrix,
+        similarity: float,
+        *,
+        choice: Matrix | None = None,
+        lexical: Matrix | None = None,
+    ) -> IntentPrediction:
         """The prediction for one message's `scores`: the head's probabilities decide whether it is out of
-        scope (the vote would make the head look surer than it is, and out-of-scope messages pass), `choice`
-        (default: the head's) picks the intent."""
+        scope (the vote would make the head look surer than it is, and out-of-scope messages pass), unless the
+        lexical model agrees with the head's best intent; `choice` (default: the head's) picks the intent."""
         ranked = [int(i) for i in np.argsort(-probabilities) if self._in_scope[i]]
         best = ranked[0]
         top = int(np.argmax(probabilities))
         runner_up = float(probabilities[ranked[1]]) if len(ranked) > 1 else 0.0
         sure = float(probabilities[best]) >= max(self.config.trust_probability, self.config.trust_margin * runner_up)
-        unsure = not sure
-        out_of_scope = top == self._oos_index or (similarity < self.threshold and unsure)
+        agreed = (
+            lexical is not None
+            and int(np.argmax(lexical)) == best
+            and float(lexical[best]) >= self.config.lexical_agreement
+        )
+        out_of_scope = top == self._oos_index or (similarity < self.threshold and not (sure or agreed))
         if choice is not None:
             probabilities = choice
             ranked = [int(i) for i in np.argsort(-probabilities) if self._in_scope[i]]
@@ -240,6 +281,12 @@ class IntentClassifier:
         if self._memory is not None and self._memory_labels is not None:
             tensors["memory"] = torch.from_numpy(self._memory.copy())
             tensors["memory_labels"] = torch.from_numpy(self._memory_labels.astype(np.int32))
+        if self._lexical is not None:
+            saved = self._lexical.to_saved()
+            tensors |= {f"lexical.{key}": torch.from_numpy(value.copy()) for key, value in saved.tensors.items()}
+            (path / LEXICAL_FILE).write_text(json.dumps(saved.terms, ensure_ascii=False) + "\n", encoding="utf-8")
+        else:
+            (path / LEXICAL_FILE).unlink(missing_ok=True)
         save_file(tensors, str(path / TENSORS_FILE))
         metadata = {
             "format_version": FORMAT_VERSION,
@@ -281,7 +328,8 @@ class IntentClassifier:
             head, bank = tensors["head"].numpy(), tensors["bank"].numpy()
             memory = tensors["memory"].numpy() if "memory" in tensors else None
             memory_labels = tensors["memory_labels"].numpy() if "memory_labels" in tensors else None
-        except (KeyError, TypeError, ValueError) as exc:
+            lexical = _load_lexical(path, tensors)
+        except (KeyError, TypeError, ValueError, OSError) as exc:
             msg = f"{path}: the saved intent classifier is incomplete or from another version ({exc})"
             raise ValueError(msg) from exc
         encoder = IntentEncoder(
@@ -298,8 +346,20 @@ class IntentClassifier:
             config=config,
             memory=memory,
             memory_labels=memory_labels,
+            lexical=lexical,
             summary=metadata.get("summary"),
         )
+
+
+def _load_lexical(path: Path, tensors: dict[str, torch.Tensor]) -> LexicalModel | None:
+    parts = {key[8:]: value.numpy() for key, value in tensors.items() if key.startswith("lexical.")}
+    if not parts:
+        return None
+    terms = json.loads((path / LEXICAL_FILE).read_text(encoding="utf-8"))
+    if not isinstance(terms, dict):
+        msg = f"{path / LEXICAL_FILE} is not a JSON object"
+        raise ValueError(msg)
+    return LexicalModel.from_saved(SavedLexical(terms, parts))
 
 
 def _softmax(logits: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:

@@ -31,12 +31,16 @@ class IntentConfig:
     classifier gives its intent at least `trust_probability` and `trust_margin` times the next intent's
     probability (a probability of 1.0 turns trust off). The head's probabilities are mixed with a vote of
     the `vote_neighbours` nearest training messages in the fine-tuned space (softmax of their similarities
-    at `vote_temperature`), the vote weighing `vote_weight` (0 turns it off). With `background`, bundled
-    messages from other domains are taught as out of scope (see `agent.intents.background`), except those closer to the
-    training messages than the `background_closeness` quantile of their own leave-one-out similarities, and
-    whole domains of the set with at least `background_domain_share` of their messages that close.
-    `threads` caps torch's threads
-    while training (default: half the cores, at most four).
+    at `vote_temperature`), the vote weighing `vote_weight` (0 turns it off); that mix is mixed in turn with a
+    lexical model's probabilities (TF-IDF of words and letters, logistic regression with inverse regularisation
+    `lexical_c`; see `agent.intents.lexical`) weighing `lexical_weight` (0 turns it off). A message below the
+    similarity threshold is also accepted when the lexical model gives the head's best intent at least
+    `lexical_agreement` and more than any other class: two models that read it differently agree. With
+    `background`, bundled messages from other domains are taught as out of scope (see
+    `agent.intents.background`), except those closer to the training messages than the `background_closeness`
+    quantile of their own leave-one-out similarities, and whole domains of the set with at least
+    `background_domain_share` of their messages that close. `threads` caps torch's threads while training
+    (default: half the cores, at most four).
     """
 
     tuned_layers: int = 2
@@ -61,6 +65,9 @@ class IntentConfig:
     vote_neighbours: int = 10
     vote_temperature: float = 0.05
     vote_weight: float = 0.3
+    lexical_weight: float = 0.3
+    lexical_agreement: float = 0.2
+    lexical_c: float = 20.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -81,6 +88,9 @@ class IntentConfig:
             "vote_neighbours": self.vote_neighbours >= 1,
             "vote_temperature": self.vote_temperature > 0,
             "vote_weight": 0 <= self.vote_weight <= 1,
+            "lexical_weight": 0 <= self.lexical_weight <= 1,
+            "lexical_agreement": 0 <= self.lexical_agreement <= 1,
+            "lexical_c": self.lexical_c > 0,
             "threads": self.threads is None or self.threads >= 1,
         }
         for name, ok in checks.items():

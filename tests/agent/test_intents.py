@@ -66,19 +66,54 @@ def test_save_and_load_predict_identically(
     assert not list((tmp_path / "model").glob("*.pkl"))
 
 
-def test_the_neighbours_vote_picks_the_intent_but_not_whether_it_is_out_of_scope(
+def test_the_vote_and_the_lexical_model_pick_the_intent_and_agreement_alone_keeps_a_message_in_scope(
     classifier: IntentClassifier, small_set: tuple[list[str], list[str]]
 ) -> None:
     messages = [*small_set[0][::5], "tell me a joke", "what's the capital of Peru", "my bed is too soft, pillows?"]
-    head, similarity, choice = classifier.scores(messages)
-    assert not np.allclose(head, choice), "the vote of the nearest training messages moves the probabilities"
+    scores = classifier.scores(messages)
+    assert scores.lexical is not None and np.allclose(scores.lexical.sum(axis=1), 1.0, atol=1e-4)
+    assert not np.allclose(scores.head, scores.choice), "the vote and the lexical model move the probabilities"
     voted = classifier.predict_many(messages)
-    alone = [classifier.decide(row, float(score)) for row, score in zip(head, similarity, strict=True)]
-    assert [p.out_of_scope for p in voted] == [p.out_of_scope for p in alone]
-    picked = [classifier.labels[int(np.argmax(np.where(classifier._in_scope, row, -1)))] for row in choice]
+    alone = [classifier.decide(row, float(score)) for row, score in zip(scores.head, scores.similarity, strict=True)]
+    for mixed, head_only, words, head in zip(voted, alone, scores.lexical, scores.head, strict=True):
+        if mixed.out_of_scope != head_only.out_of_scope:  # only an agreement of the two models accepts more
+            assert head_only.out_of_scope and int(np.argmax(words)) == int(np.argmax(head))
+    assert sum(p.out_of_scope for p in voted) <= sum(p.out_of_scope for p in alone)
+    picked = [classifier.labels[int(np.argmax(np.where(classifier._in_scope, row, -1)))] for row in scores.choice]
     assert [p.intent for p in voted] == [
         OOS_LABEL if p.out_of_scope else label for p, label in zip(voted, picked, strict=True)
     ]
+
+
+def test_lexical_agreement_accepts_a_far_message_only_when_both_models_name_its_intent(
+    classifier: IntentClassifier,
+) -> None:
+    probabilities = np.zeros(len(classifier.labels), dtype=np.float32)
+    cancel, emi = classifier.labels.index("CANCEL_ORDER"), classifier.labels.index("EMI")
+    probabilities[[cancel, emi]] = 0.25, 0.2  # the head is unsure
+    far = classifier.threshold - 0.1
+    words = np.zeros_like(probabilities)
+    assert classifier.decide(probabilities, far).out_of_scope
+    words[[cancel, emi]] = 0.6, 0.4
+    assert classifier.decide(probabilities, far, lexical=words).intent == "CANCEL_ORDER"
+    words[[cancel, emi]] = 0.4, 0.6  # the lexical model names another intent
+    assert classifier.decide(probabilities, far, lexical=words).out_of_scope
+    words[:] = 0.0
+    words[cancel] = classifier.config.lexical_agreement / 2  # too little to count
+    words[emi] = classifier.config.lexical_agreement / 4
+    assert classifier.decide(probabilities, far, lexical=words).out_of_scope
+
+
+def test_a_classifier_without_the_lexical_model(
+    small_set: tuple[list[str], list[str]], embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    texts, labels = small_set
+    model = IntentClassifier.train(texts, labels, embedder=embedder, config=replace(TINY, lexical_weight=0.0))
+    assert model.scores(["do you sell pillows"]).lexical is None
+    model.save(tmp_path / "plain")
+    assert not (tmp_path / "plain" / "lexical.json").exists()
+    loaded = IntentClassifier.load(tmp_path / "plain", embedder=embedder)
+    assert loaded.predict("do you sell pillows") == model.predict("do you sell pillows")
 
 
 def test_load_refuses_another_model_or_a_damaged_folder(
@@ -93,6 +128,14 @@ def test_load_refuses_another_model_or_a_damaged_folder(
         IntentClassifier.load(tmp_path / "model", embedder=OtherEmbedder())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="not a saved intent classifier"):
         IntentClassifier.load(tmp_path / "missing", embedder=OtherEmbedder())  # type: ignore[arg-type]
+    lexical = tmp_path / "model" / "lexical.json"
+    lexical.write_text('{"word": ["only one term"], "char": []}')
+    with pytest.raises(ValueError, match="incomplete or from another version.*vocabularies"):
+        IntentClassifier.load(tmp_path / "model", embedder=embedder)
+    lexical.unlink()
+    with pytest.raises(ValueError, match="incomplete or from another version"):
+        IntentClassifier.load(tmp_path / "model", embedder=embedder)
+    classifier.save(tmp_path / "model")
     metadata = tmp_path / "model" / "intents.json"
     metadata.write_text(metadata.read_text().replace('"epochs"', '"rounds"'))
     with pytest.raises(ValueError, match="incomplete or from another version"):
