@@ -26,7 +26,7 @@ import datetime as dt
 import json
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +53,7 @@ class StreamMessage:
     text: str
     customer: str | None
     incident: str
+    topic: str = ""  # the true topic, when the stream gives it (generated streams do)
 
 
 def load_stream(path: Path) -> list[StreamMessage]:
@@ -77,7 +78,8 @@ def load_stream(path: Path) -> list[StreamMessage]:
             raise ValueError(msg) from exc
         at = at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
         customer = (row.get("customer") or "").strip() or None
-        messages.append(StreamMessage(at, row["channel"].strip(), row["text"], customer, row.get("incident") or ""))
+        incident, topic = row.get("incident") or "", (row.get("topic") or "").strip()
+        messages.append(StreamMessage(at, row["channel"].strip(), row["text"], customer, incident, topic))
     if not messages:
         msg = f"{path}: the stream has no messages"
         raise ValueError(msg)
@@ -118,15 +120,36 @@ def detect(
     place = dict(zip(distinct, placed, strict=True))
     row = {text: i for i, text in enumerate(distinct)}
     clusters = clusters if clusters is not None else OnlineClusters()
-    detector = EmergingIssueDetector(config, label=clusters.label)
-    topics: list[str] = []
+    topics = [
+        place[message.text] or clusters.add(message.text, vectors[row[message.text]], at=message.at)
+        for message in messages
+    ]
+    return topics, replay(messages, topics, config=config, label=clusters.label)
+
+
+def replay(
+    messages: Sequence[StreamMessage],
+    topics: Sequence[str],
+    *,
+    config: DetectorConfig | None = None,
+    label: Callable[[str], str] | None = None,
+) -> list[Surge]:
+    """Every surge report of the detector fed the messages on the given topics, in order."""
+    detector = EmergingIssueDetector(config, label=label)
     reports: list[Surge] = []
-    for message in messages:
-        topic = place[message.text] or clusters.add(message.text, vectors[row[message.text]], at=message.at)
-        topics.append(topic)
+    for message, topic in zip(messages, topics, strict=True):
         reports += detector.observe(TopicMessage(message.at, topic, message.channel, message.customer, message.text))
     reports += detector.tick(messages[-1].at + dt.timedelta(hours=2))
-    return topics, reports
+    return reports
+
+
+def given_topics(messages: Sequence[StreamMessage]) -> list[str]:
+    """The stream's own topic of each message; a `ValueError` when a message has none."""
+    missing = sum(1 for message in messages if not message.topic)
+    if missing:
+        msg = f"{missing} of {len(messages)} messages have no topic: the stream needs a filled `topic` column"
+        raise ValueError(msg)
+    return [message.topic for message in messages]
 
 
 def score(
@@ -279,21 +302,41 @@ def run_emerging_eval(
     stream: Path,
     assigner: TopicAssigner | None = None,
     *,
-    encode: Encode,
+    encode: Encode | None = None,
     topics_csv: Path | None = None,
     manifest: Path | None = None,
     config: DetectorConfig | None = None,
+    given: bool = False,
 ) -> dict[str, object]:
-    """Replay `stream` and score it. Topics come from `assigner`, or else from `topics_csv` (minus the
-    stream's texts). The manifest defaults to the generator's file beside the stream, when there is one."""
+    """Replay `stream` and score it. Topics come from the stream's `topic` column when `given`, else from
+    `assigner`, else from `topics_csv` (minus the stream's texts). The manifest defaults to the generator's
+    file beside the stream, when there is one."""
     messages = load_stream(stream)
+    config = config or DetectorConfig()
+    if given:
+        topics = given_topics(messages)
+        reports = replay(messages, topics, config=config)
+        return _scored(stream, messages, topics, reports, config, manifest)
+    if encode is None:
+        msg = "placing messages on topics needs an encoder (or given topics)"
+        raise ValueError(msg)
     if assigner is None:
         if topics_csv is None:
             msg = "give a topic assigner or a labelled topics CSV"
             raise ValueError(msg)
         assigner = labelled_topics(topics_csv, exclude={m.text.strip() for m in messages}, encode=encode)
-    config = config or DetectorConfig()
     topics, reports = detect(messages, assigner, encode=encode, config=config)
+    return _scored(stream, messages, topics, reports, config, manifest)
+
+
+def _scored(
+    stream: Path,
+    messages: Sequence[StreamMessage],
+    topics: Sequence[str],
+    reports: Sequence[Surge],
+    config: DetectorConfig,
+    manifest: Path | None,
+) -> dict[str, object]:
     manifest = manifest or stream.with_suffix(".incidents.json")
     loaded = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else None
     return score(messages, topics, reports, warmup=config.warmup, manifest=loaded)

@@ -13,6 +13,8 @@ After `--warmup-days` of ordinary traffic, surges are injected: a topic gets `si
 (its own rhythm included) for one to three hours, sizes cycling through `--sizes`, topics spread over
 popular, middling and rare ones; every fifth surge is a novel topic at `size` times the median topic's
 volume. An incident's messages carry its id in the `incident` column, and lean to one channel (60 %).
+Every message also carries its true `topic` (a Banking77 intent, a CLINC150 label for noise and novel
+topics), for `frontdesk eval emerging --given-topics`, which measures the detector without topic errors.
 
 Train/test separation: of each Banking77 intent's examples, a seeded `--holdout` share (30 %) is never put in
 the stream; `frontdesk eval emerging` by default learns its topics from exactly those (the labelled file minus
@@ -90,7 +92,11 @@ def generate(
     known = _labelled(banking)
     other = _labelled(clinc)
     noise_labels = {label for domain in NOISE_DOMAINS for label in json.loads(domains.read_text())[domain]}
-    noise = sorted({text for label in sorted(noise_labels | {"oos"}) for text in other.get(label, [])})
+    noise_topic: dict[str, str] = {}
+    for label in sorted(noise_labels | {"oos"}):
+        for text in other.get(label, []):
+            noise_topic.setdefault(text, label)
+    noise = sorted(noise_topic)
     pools: dict[str, list[str]] = {}
     for label in sorted(known):
         texts = sorted(set(known[label]))
@@ -108,9 +114,14 @@ def generate(
     rates = volume[:, None] * shares[None, :] * wobble[hour // 24]
     peak = (hour // 24 % 7 == 0) & np.isin(hour % 24, list(PEAK_HOURS))
     rates[peak, topics.index(peak_topic)] *= PEAK_FACTOR
-    rows: list[tuple[float, str, str, str, str]] = []  # (minute + fraction, channel, text, incident, customer)
+    rows: list[
+        tuple[float, str, str, str, str, str]
+    ] = []  # (minute + fraction, channel, text, incident, customer, topic)
 
-    def emit(counts: np.ndarray, texts: list[str], incident: str = "", channel: str | None = None) -> int:
+    def emit(
+        counts: np.ndarray, texts: list[str], topic: str | list[str], incident: str = "", channel: str | None = None
+    ) -> int:
+        """Messages from `texts` at Poisson `counts` a minute; `topic` names their topic (or each text's)."""
         total = 0
         for minute in np.flatnonzero(counts):
             for _ in range(int(counts[minute])):
@@ -120,17 +131,23 @@ def generate(
                 else:
                     ch = CHANNELS[int(rng.choice(len(CHANNELS), p=CHANNEL_WEIGHTS))]
                 customer = f"c{int(rng.integers(1, 2_000_000)):07d}"
-                rows.append((when, ch, texts[int(rng.integers(len(texts)))], incident, customer))
+                pick = int(rng.integers(len(texts)))
+                rows.append(
+                    (when, ch, texts[pick], incident, customer, topic if isinstance(topic, str) else topic[pick])
+                )
                 total += 1
                 if rng.random() < FOLLOW_UP:
                     later = when + float(rng.uniform(1.0, 20.0))
-                    rows.append((later, ch, texts[int(rng.integers(len(texts)))], incident, customer))
+                    again = int(rng.integers(len(texts)))
+                    rows.append(
+                        (later, ch, texts[again], incident, customer, topic if isinstance(topic, str) else topic[again])
+                    )
                     total += 1
         return total
 
     for column, label in enumerate(topics):
-        emit(rng.poisson(rates[:, column]), pools[label])
-    emit(rng.poisson(volume * NOISE_SHARE), noise)
+        emit(rng.poisson(rates[:, column]), pools[label], label)
+    emit(rng.poisson(volume * NOISE_SHARE), noise, [noise_topic[text] for text in noise])
 
     incidents: list[dict[str, object]] = []
     median_rate = np.median(rates, axis=1)
@@ -158,7 +175,7 @@ def generate(
         counts = np.zeros(minutes, dtype=np.int64)
         counts[window] = rng.poisson(extra)
         incident_id = f"inc-{number + 1:03d}"
-        sent = emit(counts, texts, incident_id, CHANNELS[int(rng.integers(len(CHANNELS)))])
+        sent = emit(counts, texts, topic, incident_id, CHANNELS[int(rng.integers(len(CHANNELS)))])
         incidents.append(
             {
                 "id": incident_id,
@@ -179,8 +196,9 @@ def generate(
             "text": text,
             "incident": incident,
             "customer": customer,
+            "topic": topic,
         }
-        for when, channel, text, incident, customer in rows
+        for when, channel, text, incident, customer, topic in rows
         if when < minutes
     ]
     manifest: dict[str, object] = {
@@ -201,7 +219,7 @@ def _settings_dict(settings: StreamSettings) -> dict[str, object]:
 def write_stream(path: Path, rows: list[dict[str, str]], manifest: dict[str, object]) -> Path:
     """Write the CSV and its manifest beside it; returns the manifest's path."""
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["timestamp", "channel", "text", "incident", "customer"])
+        writer = csv.DictWriter(handle, fieldnames=["timestamp", "channel", "text", "incident", "customer", "topic"])
         writer.writeheader()
         writer.writerows(rows)
     target = manifest_path(path)

@@ -301,6 +301,13 @@ def eval_emerging(
     manifest: Annotated[
         Path | None, typer.Option(help="The generator's manifest (default <stream>.incidents.json if present).")
     ] = None,
+    given_topics: Annotated[
+        bool,
+        typer.Option(
+            "--given-topics",
+            help="Use the stream's own topic column (generated streams have one): the detector alone, no encoding.",
+        ),
+    ] = False,
 ) -> None:
     """Replay a message stream through topics and the emerging-issue detector; print one JSON object."""
     import os
@@ -308,6 +315,13 @@ def eval_emerging(
     from analytics.topics import TopicAssigner
     from evaluation.emerging import run_emerging_eval
 
+    if given_topics:
+        try:
+            result = run_emerging_eval(stream, manifest=manifest, given=True)
+        except (ValueError, OSError) as exc:
+            _fail(str(exc))
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
     embedder = _embedder()
     assigner: TopicAssigner | None = None
     if intents is not None:

@@ -63,8 +63,13 @@ def small_stream(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def test_generated_stream_has_rhythm_incidents_and_a_holdout(small_stream: Path, shared_data: Path) -> None:
     with small_stream.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
-        assert reader.fieldnames == ["timestamp", "channel", "text", "incident", "customer"]
+        assert reader.fieldnames == ["timestamp", "channel", "text", "incident", "customer", "topic"]
         rows = list(reader)
+    with (shared_data / "banking77" / "train.csv").open(encoding="utf-8", newline="") as handle:
+        intent_of = {row["text"].strip(): row["label"] for row in csv.DictReader(handle)}
+    known = [row for row in rows if row["text"].strip() in intent_of]
+    assert len(known) > 0.9 * len(rows) and all(row["topic"] == intent_of[row["text"].strip()] for row in known)
+    assert all(row["topic"] for row in rows)
     times = [dt.datetime.fromisoformat(row["timestamp"]) for row in rows]
     assert times == sorted(times) and rows[0]["timestamp"].endswith("Z")
     by_hour = Counter(t.hour for t in times)
@@ -188,3 +193,14 @@ def test_cli_eval_emerging_prints_the_scores(small_stream: Path, shared_data: Pa
     assert scores["incidents"] == 1 and scores["messages"] == 1501 and "by_size" not in scores
     missing = runner.invoke(app, ["eval", "emerging", "--stream", str(tmp_path / "none.csv")])
     assert missing.exit_code != 0
+    untopical = runner.invoke(app, ["eval", "emerging", "--stream", str(head), "--given-topics"])
+    assert untopical.exit_code == 1 and "1501 of 1501 messages have no topic" in untopical.output
+
+
+@pytest.mark.slow
+def test_cli_eval_emerging_with_the_streams_own_topics(small_stream: Path) -> None:
+    result = runner.invoke(app, ["eval", "emerging", "--stream", str(small_stream), "--given-topics"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert scores["incidents"] == 8 and scores["by_size"]["10x"]["detected"] >= 3
+    assert scores["false_alarms_per_day"] < 1.0 and scores["clusters"] == 0
