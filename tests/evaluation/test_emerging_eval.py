@@ -119,7 +119,8 @@ def test_reference_catch_is_what_the_counts_allow() -> None:
     catches = [reference_catch(usual, 3.0, topics=topics) for usual in (4.0, 12.0, 40.0, 200.0)]
     assert catches == sorted(catches) and catches[0] < 0.1 and catches[-1] > 0.99
     assert reference_catch(12.0, 10.0, topics=topics) > reference_catch(12.0, 3.0, topics=topics)
-    assert reference_catch(12.0, 3.0, topics=topics, novel=True) > 0.99  # no usual volume to hide in
+    with pytest.raises(ValueError, match="usual volume"):
+        reference_catch(0.0, 3.0, topics=topics)  # a new topic: nothing to measure against
     assert reference_catch(12.0, 3.0, topics=topics, false_alarms_per_day=10.0) > reference_catch(
         12.0, 3.0, topics=topics
     )
@@ -137,6 +138,13 @@ def test_replay_catches_large_surges_and_never_reads_the_incident_column(small_s
     assert list(result["by_size"]) == ["5x", "10x"]  # type: ignore[arg-type]  (in order of size)
     reference = result["by_size"]["10x"]["reference_within_15_minutes"]  # type: ignore[index]
     assert reference > result["by_size"]["5x"]["reference_within_15_minutes"]  # type: ignore[index]
+    novel = [
+        row
+        for row in result["per_incident"]
+        if row[1] not in LookupTopics(shared_data / "banking77" / "train.csv").labels.values()
+    ]  # type: ignore[union-attr]
+    assert novel and all(row[-1] is None for row in novel), "a new topic has no reference"
+    assert result["known_topic_incidents"] == 8 - len(novel)
     assert len(result["per_incident"][0]) == len(result["per_incident_columns"])  # type: ignore[index,arg-type]
     assert result["false_alarms_per_day"] < 1.0  # type: ignore[operator]
     labels = [message.incident for message in messages]
