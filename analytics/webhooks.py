@@ -27,6 +27,7 @@ import json
 import logging
 import random
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -48,6 +49,33 @@ SIGNATURE_HEADER, DELIVERY_HEADER, EVENT_HEADER = "Frontdesk-Signature", "Frontd
 def webhook_body(payload: Mapping[str, Any]) -> bytes:
     """The bytes POSTed for a payload: canonical JSON, identical on every attempt."""
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def masked_url(url: str) -> str:
+    """A webhook URL as shown to people: scheme, host and port only. The rest (path, query, user info) often
+    is the secret itself (chat-tool webhooks put their token in the path), so it shows as "…"."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "(an unreadable URL)"
+    if not parts.scheme or not parts.hostname:
+        return "(an unreadable URL)"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    shown = f"{parts.scheme}://{host}{f':{port}' if port else ''}/"
+    hidden = parts.path not in ("", "/") or parts.query or parts.fragment or parts.username
+    return shown + "…" if hidden else shown
+
+
+def masked_error(error: str | None, url: str) -> str | None:
+    """A delivery error with the webhook's URL (which errors may quote) masked."""
+    if error is None:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    secret = [url, parts.path + (f"?{parts.query}" if parts.query else "")]
+    for text in sorted((t for t in secret if t not in ("", "/")), key=len, reverse=True):
+        error = error.replace(text, masked_url(url) if text == url else "/…")
+    return error
 
 
 def _digest(secret: str | bytes, timestamp: int, body: bytes) -> str:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.alerts import NOTICE_MAX_CHARS, Alert, AlertConflictError, AlertNotFoundError, AlertStore, Delivery
+from analytics.webhooks import masked_error, masked_url
 from frontdesk.api.analytics import identify_supervisor
 from frontdesk.api.deps import SettingsDep
 
@@ -67,14 +68,16 @@ class NoticeIn(BaseModel):
 
 
 def _delivery(delivery: Delivery) -> dict[str, Any]:
+    """A delivery as supervisors see it: a webhook's URL (often a secret) masked, in errors too."""
+    webhook = delivery.target == "webhook"
     return {
         "id": delivery.id,
         "event": delivery.event,
         "target": delivery.target,
-        "destination": delivery.destination,
+        "destination": masked_url(delivery.destination) if webhook else delivery.destination,
         "status": delivery.status,
         "attempts": delivery.attempts,
-        "last_error": delivery.last_error,
+        "last_error": masked_error(delivery.last_error, delivery.destination) if webhook else delivery.last_error,
         "created_at": delivery.created_at.isoformat(),
         "sent_at": delivery.sent_at.isoformat() if delivery.sent_at is not None else None,
     }

@@ -18,7 +18,15 @@ from aiohttp import web
 from analytics.alerts import AlertStore, Delivery
 from analytics.surges import Surge
 from analytics.tables import alerts_table, deliveries_table
-from analytics.webhooks import AlertDeliveryWorker, MailRejectedError, RetryPolicy, sign, verify_signature
+from analytics.webhooks import (
+    AlertDeliveryWorker,
+    MailRejectedError,
+    RetryPolicy,
+    masked_error,
+    masked_url,
+    sign,
+    verify_signature,
+)
 from frontdesk import db
 
 SECRET = "whsec-test-0123456789abcdef"
@@ -299,3 +307,15 @@ async def test_email_deliveries_retry_passing_failures_and_stop_on_rejection(db_
 def test_worker_arguments_are_checked(db_engine: sa.Engine) -> None:
     with pytest.raises(ValueError, match="lease > timeout"):
         AlertDeliveryWorker(db_engine, timeout=10, lease=5)
+
+
+def test_webhook_urls_are_masked_for_people() -> None:
+    assert masked_url("https://hooks.slack.example/services/T0/B0/secret") == "https://hooks.slack.example/…"
+    assert masked_url("https://user:pw@example.com:8443/?token=x") == "https://example.com:8443/…"
+    assert masked_url("http://[::1]:9000") == "http://[::1]:9000/"
+    assert masked_url("https://example.com/") == "https://example.com/"
+    assert masked_url("not a url") == masked_url("https://example.com:99999/x") == "(an unreadable URL)"
+    url = "https://hooks.example/a/secret?sig=abc"
+    assert masked_error(f"POST {url} failed", url) == "POST https://hooks.example/… failed"
+    assert masked_error("HTTP 500 at /a/secret?sig=abc", url) == "HTTP 500 at /…"
+    assert masked_error(None, url) is None

@@ -16,6 +16,7 @@ from agent.agent import SupportAgent
 from agent.escalation import prefers_assistant
 from analytics.alerts import AlertStore
 from analytics.surges import Surge
+from analytics.tables import deliveries_table
 from frontdesk import db
 from frontdesk.api.alerts import get_alert_store
 from frontdesk.app import create_app
@@ -30,6 +31,7 @@ from knowledge.base import KnowledgeBase
 from routing import AgentStatus, ChannelKind, HumanAgent, Role
 
 TOKEN = "admin-token-for-alert-tests"
+HOOK = "https://hooks.example/services/T0/s3cr3t-token"
 PASSWORD = "correct horse battery"
 ORIGIN = "http://testserver"
 ALERT_KEYS = {
@@ -97,7 +99,7 @@ def service(tmp_path: Path, demo_agent: SupportAgent, demo_knowledge: KnowledgeB
         handoff=handoff,
         routing_events=events,
     )
-    store = AlertStore(engine, webhook_urls=["https://hooks.example/a"], emails=["lead@support.example"])
+    store = AlertStore(engine, webhook_urls=[HOOK], emails=["lead@support.example"])
     app = create_app(runtime=runtime)
     app.dependency_overrides[get_alert_store] = lambda: store
     with TestClient(app) as client:
@@ -169,9 +171,20 @@ def test_the_json_has_exactly_the_dashboards_keys(service: Service) -> None:
     detail = service.client.get(f"/v1/analytics/alerts/{first.alert.id}", headers=bearer()).json()
     assert set(detail) == ALERT_KEYS | {"deliveries"}
     assert {(d["target"], d["destination"], d["status"], d["attempts"]) for d in detail["deliveries"]} == {
-        ("webhook", "https://hooks.example/a", "pending", 0),
+        ("webhook", "https://hooks.example/…", "pending", 0),
         ("email", "lead@support.example", "pending", 0),
     }
+    hook = next(d["id"] for d in detail["deliveries"] if d["target"] == "webhook")
+    with service.engine.begin() as conn:  # a failed attempt whose error quotes the URL
+        conn.execute(
+            sa.update(deliveries_table)
+            .where(deliveries_table.c.id == hook)
+            .values(last_error=f"Client error '404 Not Found' for url '{HOOK}'", attempts=1)
+        )
+    shown = service.client.get(f"/v1/analytics/alerts/{first.alert.id}", headers=bearer())
+    assert "s3cr3t-token" not in shown.text, "a webhook URL's secret path is never shown"
+    [failed] = [d for d in shown.json()["deliveries"] if d["id"] == hook]
+    assert failed["last_error"] == "Client error '404 Not Found' for url 'https://hooks.example/…'"
     assert {d["id"] for d in detail["deliveries"]} == set(first.deliveries)
     assert all(
         {"id", "target", "destination", "status", "attempts", "last_error"} <= set(d) for d in detail["deliveries"]
