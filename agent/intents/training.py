@@ -43,7 +43,7 @@ class IntentConfig:
     (default: half the cores, at most four).
     """
 
-    tuned_layers: int = 2
+    tuned_layers: int = 4
     epochs: int = 3
     min_steps: int = 300
     batch_size: int = 32
