@@ -11,9 +11,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from service_runtime import build_test_runtime
 
 from agent.agent import SupportAgent
-from agent.escalation import prefers_assistant
 from analytics.alerts import AlertStore
 from analytics.surges import Surge
 from analytics.tables import deliveries_table
@@ -21,11 +21,7 @@ from frontdesk import db
 from frontdesk.api.alerts import get_alert_store
 from frontdesk.app import create_app
 from frontdesk.console.accounts import AccountStore
-from frontdesk.conversations import ConversationStore
-from frontdesk.inbox import Inbox
-from frontdesk.intake import Intake
-from frontdesk.outbox import Outbox
-from frontdesk.runtime import Runtime, connect_routing
+from frontdesk.runtime import Runtime
 from frontdesk.settings import Settings
 from knowledge.base import KnowledgeBase
 from routing import AgentStatus, ChannelKind, HumanAgent, Role
@@ -79,26 +75,7 @@ def service(tmp_path: Path, demo_agent: SupportAgent, demo_knowledge: KnowledgeB
     engine = db.create_engine(f"sqlite:///{tmp_path / 'frontdesk.db'}")
     db.upgrade(engine)
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", demo_kb=False, admin_token=TOKEN)  # type: ignore[call-arg]
-    inbox = Inbox(
-        ConversationStore(engine),
-        demo_agent,
-        demo_agent.deps.policy,
-        intake=Intake(engine, back_to_bot=prefers_assistant),
-    )
-    router, handoff, events = connect_routing(settings, engine, inbox)
-    runtime = Runtime(
-        settings=settings,
-        engine=engine,
-        store=demo_knowledge.store,
-        embedder=demo_knowledge.embedder,
-        knowledge=demo_knowledge,
-        agent=demo_agent,
-        inbox=inbox,
-        outbox=Outbox(engine),
-        router=router,
-        handoff=handoff,
-        routing_events=events,
-    )
+    runtime = build_test_runtime(settings, engine, demo_agent, demo_knowledge)
     store = AlertStore(engine, webhook_urls=[HOOK], emails=["lead@support.example"])
     app = create_app(runtime=runtime)
     app.dependency_overrides[get_alert_store] = lambda: store
