@@ -312,31 +312,29 @@ def eval_emerging(
     """Replay a message stream through topics and the emerging-issue detector; print one JSON object."""
     import os
 
-    from analytics.topics import TopicAssigner
+    from analytics.topics import Encode, TopicAssigner
     from evaluation.emerging import run_emerging_eval
 
-    if given_topics:
-        try:
-            result = run_emerging_eval(stream, manifest=manifest, given=True)
-        except (ValueError, OSError) as exc:
-            _fail(str(exc))
-        sys.stdout.write(json.dumps(result) + "\n")
-        return
-    embedder = _embedder()
     assigner: TopicAssigner | None = None
-    if intents is not None:
-        from agent.intents import IntentClassifier
-        from frontdesk.emerging_topics import IntentTopicAssigner
+    encode: Encode | None = None
+    if not given_topics:  # place the messages on topics, as the service does
+        embedder = _embedder()
+        encode = embedder.embed_documents
+        if intents is not None:
+            from agent.intents import IntentClassifier
+            from frontdesk.emerging_topics import IntentTopicAssigner
 
-        assigner = IntentTopicAssigner(IntentClassifier.load(intents, embedder=embedder))
-    elif topics is None:
-        shared = Path(os.environ.get("FRONTDESK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-        topics = shared / "banking77" / "train.csv"
-        if not topics.is_file():
-            _fail(f"no labelled topics at {topics}: pass --topics FILE.csv or --intents DIR")
+            assigner = IntentTopicAssigner(IntentClassifier.load(intents, embedder=embedder))
+        elif topics is None:
+            shared = Path(
+                os.environ.get("FRONTDESK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+            )
+            topics = shared / "banking77" / "train.csv"
+            if not topics.is_file():
+                _fail(f"no labelled topics at {topics}: pass --topics FILE.csv or --intents DIR")
     try:
         result = run_emerging_eval(
-            stream, assigner, encode=embedder.embed_documents, topics_csv=topics, manifest=manifest
+            stream, assigner, encode=encode, topics_csv=topics, manifest=manifest, given=given_topics
         )
     except (ValueError, OSError) as exc:
         _fail(str(exc))
