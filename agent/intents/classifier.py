@@ -173,7 +173,7 @@ class IntentClassifier:
             index = {label: i for i, label in enumerate(classes)}
             targets = [index[label] for label in normalised] + [index[OOS_LABEL] for _ in used]
             taught = states[: len(texts)] + [states[i] for i in used]
-            head = fine_tune(encoder, taught, targets, len(classes), config)
+            head = fine_tune(encoder, taught, targets, len(classes), config, oos_class=index.get(OOS_LABEL))
             memory = pooled(encoder, taught).numpy() if config.vote_weight > 0 else None
         lexical = None
         if config.lexical_weight > 0:
@@ -254,7 +254,6 @@ class IntentClassifier:
         lexical model agrees with the head's best intent; `choice` (default: the head's) picks the intent."""
         ranked = [int(i) for i in np.argsort(-probabilities) if self._in_scope[i]]
         best = ranked[0]
-        top = int(np.argmax(probabilities))
         runner_up = float(probabilities[ranked[1]]) if len(ranked) > 1 else 0.0
         sure = float(probabilities[best]) >= max(self.config.trust_probability, self.config.trust_margin * runner_up)
         agreed = (
@@ -262,7 +261,10 @@ class IntentClassifier:
             and int(np.argmax(lexical)) == best
             and float(lexical[best]) >= self.config.lexical_agreement
         )
-        out_of_scope = top == self._oos_index or (similarity < self.threshold and not (sure or agreed))
+        outside = float(probabilities[self._oos_index]) if self._oos_index is not None else 0.0
+        out_of_scope = outside > self.config.oos_margin * float(probabilities[best]) or (
+            similarity < self.threshold and not (sure or agreed)
+        )
         if choice is not None:
             probabilities = choice
             ranked = [int(i) for i in np.argsort(-probabilities) if self._in_scope[i]]
@@ -326,7 +328,8 @@ class IntentClassifier:
             msg = f"{path} was trained on model {metadata.get('base_model')!r}, but the embedder is {embedder.name!r}"
             raise ValueError(msg)
         try:
-            config = IntentConfig(**metadata["config"])
+            # Saved before `oos_margin` existed: the out-of-scope class won when it was the head's best class.
+            config = IntentConfig(**{"oos_margin": 1.0, **metadata["config"]})
             labels, threshold = list(metadata["labels"]), float(metadata["threshold"])
             head, bank = tensors["head"].numpy(), tensors["bank"].numpy()
             memory = tensors["memory"].numpy() if "memory" in tensors else None

@@ -68,6 +68,8 @@ class IntentConfig:
     lexical_weight: float = 0.3
     lexical_agreement: float = 0.2
     lexical_c: float = 20.0
+    mixup_weight: float = 0.0
+    oos_margin: float = 1.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -91,6 +93,8 @@ class IntentConfig:
             "lexical_weight": 0 <= self.lexical_weight <= 1,
             "lexical_agreement": 0 <= self.lexical_agreement <= 1,
             "lexical_c": self.lexical_c > 0,
+            "mixup_weight": self.mixup_weight >= 0,
+            "oos_margin": self.oos_margin > 0,
             "threads": self.threads is None or self.threads >= 1,
         }
         for name, ok in checks.items():
@@ -143,6 +147,8 @@ def fine_tune(
     label_ids: Sequence[int],
     n_classes: int,
     config: IntentConfig,
+    *,
+    oos_class: int | None = None,
 ) -> torch.Tensor:
     """Fine-tune the encoder's top layers and a cosine head; return the unit-length class weight matrix.
 
@@ -151,7 +157,21 @@ def fine_tune(
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        return _fine_tune(encoder, states, label_ids, n_classes, config)
+        return _fine_tune(encoder, states, label_ids, n_classes, config, oos_class)
+
+
+def _mixed_outliers(
+    vectors: torch.Tensor, targets: torch.Tensor, oos_class: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Synthetic out-of-scope vectors: blends of two in-scope vectors of different intents in the batch."""
+    partner = torch.randperm(len(targets), generator=generator)
+    keep = targets != targets[partner]
+    keep &= (targets != oos_class) & (targets[partner] != oos_class)
+    if not bool(keep.any()):
+        return vectors[:0]
+    share = 0.3 + 0.4 * torch.rand((int(keep.sum()), 1), generator=generator)
+    mixed = share * vectors[keep] + (1 - share) * vectors[partner[keep]]
+    return nn.functional.normalize(mixed, dim=-1)
 
 
 def _fine_tune(
@@ -160,6 +180,7 @@ def _fine_tune(
     label_ids: Sequence[int],
     n_classes: int,
     config: IntentConfig,
+    oos_class: int | None,
 ) -> torch.Tensor:
     generator = torch.Generator().manual_seed(config.seed)
     targets = torch.tensor(list(label_ids), dtype=torch.long)
@@ -195,6 +216,12 @@ def _fine_tune(
                 vectors = encoder.pool_top([states[i] for i in batch]) if len(layers) else start[batch]
                 logits = config.scale * vectors @ nn.functional.normalize(weight, dim=-1).T
                 loss = loss_fn(logits, targets[batch])
+                if oos_class is not None and config.mixup_weight > 0:
+                    mixed = _mixed_outliers(vectors, targets[batch], oos_class, generator)
+                    if len(mixed):
+                        mixed_logits = config.scale * mixed @ nn.functional.normalize(weight, dim=-1).T
+                        wanted = torch.full((len(mixed),), oos_class, dtype=torch.long)
+                        loss = loss + config.mixup_weight * loss_fn(mixed_logits, wanted)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()

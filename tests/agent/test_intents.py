@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 from agent.intents import OOS_LABEL, IntentClassifier, IntentConfig, IntentDataError, load_labelled_csv
 from agent.intents.background import far_from_training, load_background
 from agent.intents.encoder import IntentEncoder
+from agent.intents.training import _mixed_outliers
 from agent.skills import Skill, SkillMap, SkillMapError
 from knowledge.embeddings import SentenceTransformerEmbedder, resolve_model_path
 
@@ -292,3 +294,69 @@ def test_malformed_skill_maps_name_the_file_and_problem(tmp_path: Path, content:
 def test_missing_skill_map_file(tmp_path: Path) -> None:
     with pytest.raises(SkillMapError, match=r"absent\.json.*cannot read"):
         SkillMap.from_file(tmp_path / "absent.json")
+
+
+def test_blends_of_two_intents_are_made_only_from_different_in_scope_intents() -> None:
+    vectors = torch.eye(8)  # each vector its own axis, so a blend shows which two it came from
+    targets = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])  # class 3 is out of scope
+    generator = torch.Generator().manual_seed(0)
+    seen = 0
+    for _ in range(20):
+        mixed = _mixed_outliers(vectors, targets, 3, generator)
+        assert torch.allclose(mixed.norm(dim=1), torch.ones(len(mixed)))
+        for row in mixed:
+            sources = torch.nonzero(row).flatten()
+            assert len(sources) == 2
+            first, second = (int(targets[i]) for i in sources)
+            assert first != second and 3 not in (first, second)
+            share = float(row[sources].max() ** 2 / (row[sources] ** 2).sum())
+            assert 0.5 <= share <= 0.7**2 / (0.7**2 + 0.3**2) + 1e-6
+        seen += len(mixed)
+    assert seen > 0
+    assert len(_mixed_outliers(vectors[:2], targets[:2], 3, generator)) == 0, "one intent alone cannot blend"
+
+
+def test_training_with_blends_places_blends_of_two_intents_out_of_scope(
+    small_set: tuple[list[str], list[str]], embedder: SentenceTransformerEmbedder
+) -> None:
+    texts, labels = small_set
+    firsts = texts[:: len(texts) // len(INTENTS)]  # one message of each intent
+    config = replace(TINY, min_steps=60, mixup_weight=0.0)
+    chances = []
+    for model in (
+        IntentClassifier.train(texts, labels, embedder=embedder, config=config),
+        IntentClassifier.train(texts, labels, embedder=embedder, config=replace(config, mixup_weight=0.3)),
+    ):
+        vectors = model._encoder.encode(firsts)
+        pairs = [(i, j) for i in range(len(firsts)) for j in range(i + 1, len(firsts))]
+        blends = np.stack([vectors[i] + vectors[j] for i, j in pairs])
+        blends /= np.linalg.norm(blends, axis=1, keepdims=True)
+        logits = model.config.scale * blends @ model._head.T
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        chances.append(float(probabilities[:, model.labels.index(OOS_LABEL)].mean()))
+        assert model.predict("I want to cancel the order I placed yesterday").intent == "CANCEL_ORDER"
+    plain, blended = chances
+    assert blended >= plain + 0.1, chances
+
+
+def test_the_out_of_scope_class_must_win_by_the_margin_and_older_models_keep_a_plain_win(
+    classifier: IntentClassifier, embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    probabilities = np.zeros(len(classifier.labels), dtype=np.float32)
+    cancel, oos = classifier.labels.index("CANCEL_ORDER"), classifier.labels.index(OOS_LABEL)
+    probabilities[[cancel, oos]] = 0.35, 0.6
+    near = classifier.threshold + 0.1
+    classifier.save(tmp_path / "model")
+    meta_path = tmp_path / "model" / "intents.json"
+    metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    decisions = {}
+    for margin in (1.0, 2.0):
+        metadata["config"]["oos_margin"] = margin
+        meta_path.write_text(json.dumps(metadata), encoding="utf-8")
+        decisions[margin] = IntentClassifier.load(tmp_path / "model", embedder=embedder).decide(probabilities, near)
+    assert decisions[1.0].out_of_scope
+    assert decisions[2.0].intent == "CANCEL_ORDER", "0.6 is less than twice 0.35"
+    del metadata["config"]["oos_margin"]
+    meta_path.write_text(json.dumps(metadata), encoding="utf-8")
+    assert IntentClassifier.load(tmp_path / "model", embedder=embedder).config.oos_margin == 1.0
