@@ -7,7 +7,8 @@ more kinds play out-of-scope messages from elsewhere: the two other bots' traini
 their intents this bot answers too (`COVERED`: cancelling an order is a request to Curekart as much as to
 SOFMattress); CLINC150's validation out-of-scope requests (the bundled background holds only its training
 ones); and customers' turns of DSTC11's hotel and restaurant dialogues. The classifier is trained on the
-rest, with the bundled background messages (outlier exposure) and, as the baseline in the same run, without.
+rest, with the defaults (background messages and blends of two intents taught as out of scope), without the
+blends (the out-of-scope class winning by any margin), and without the background, in the same run.
 
 Run: .venv/bin/python -m evaluation.oos_proxy [--data ../shared/data/hint3] [--seed 0] [--bots sofmattress ...]
 Prints one JSON object: per bot and variant, in-scope accuracy (right intent and not rejected) and the share
@@ -163,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
         split = split_bot(args.data, bot, args.seed)
         report[bot] = {
             "background": measure(split, embedder, IntentConfig()),
+            "no_blends": measure(split, embedder, IntentConfig(mixup_weight=0.0, oos_margin=1.0)),
             "no_background": measure(split, embedder, IntentConfig(background=False)),
         }
     sys.stdout.write(json.dumps(report) + "\n")

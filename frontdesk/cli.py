@@ -347,16 +347,24 @@ def train_intents(
     output: Annotated[
         Path | None, typer.Option(help="Folder to save the model in (default: <data_dir>/intents).")
     ] = None,
+    oos_margin: Annotated[
+        float,
+        typer.Option(
+            help="How many times its best intent the out-of-scope class must score to hand a message off "
+            "(higher answers more, lower hands off more)."
+        ),
+    ] = 2.0,
 ) -> None:
     """Train the intent classifier and save it where the service loads it at start."""
-    from agent.intents import IntentClassifier, IntentDataError, load_labelled_csv
+    from agent.intents import IntentClassifier, IntentConfig, IntentDataError, load_labelled_csv
 
     settings = _settings()
     target = output or settings.data_dir / "intents"
     embedder = _embedder()
     try:
+        config = IntentConfig(oos_margin=oos_margin)
         messages = load_labelled_csv(data)
-        classifier = IntentClassifier.train(messages.texts, messages.labels, embedder=embedder)
+        classifier = IntentClassifier.train(messages.texts, messages.labels, embedder=embedder, config=config)
     except (IntentDataError, ValueError, OSError) as exc:
         _fail(str(exc))
     classifier.save(target)

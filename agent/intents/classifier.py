@@ -1,14 +1,15 @@
 """The intent classifier: MiniLM with fine-tuned top layers and a cosine head, and an explicit out-of-scope outcome.
 
-A message is out of scope when the head's best class is the `oos` class (if the training data had one),
-or when it lies too far from every in-scope training message and the head is not sure of it either: the
-mean cosine similarity of its nearest training messages, in the untouched encoder's space, is below a
-threshold calibrated by leave-one-out on the training messages so that `in_scope_acceptance` of unseen
-in-scope messages would pass it, and the head is unsure (its best intent has less than `trust_probability`,
-or less than `trust_margin` times the next one) and the lexical model (`agent.intents.lexical`) does not
-name the same intent. Two signals, because each fails alone: in a dense domain (Banking77) many good
-messages lie far from the training phrasings yet are classified confidently, while gibberish and off-topic
-chat are both far and spread thin over the intents.
+A message is out of scope when the head gives the `oos` class (taught from `oos` examples, background
+messages and blends of two intents) more than `oos_margin` times its best intent's probability, or when it
+lies too far from every in-scope training message and the head is not sure of it either: the mean cosine
+similarity of its nearest training messages, in the untouched encoder's space, is below a threshold
+calibrated by leave-one-out on the training messages so that `in_scope_acceptance` of unseen in-scope
+messages would pass it, and the head is unsure (its best intent has less than `trust_probability`, or less
+than `trust_margin` times the next one) and the lexical model (`agent.intents.lexical`) does not name the
+same intent. Two signals, because each fails alone: in a dense domain (Banking77) many good messages lie far
+from the training phrasings yet are classified confidently, while gibberish and off-topic chat are both far
+and spread thin over the intents.
 
 The intent itself is chosen by the head, a vote of the nearest training messages and the lexical model,
 mixed (see `IntentConfig`).

@@ -39,7 +39,11 @@ class IntentConfig:
     `background`, bundled messages from other domains are taught as out of scope (see
     `agent.intents.background`), except those closer to the training messages than the `background_closeness`
     quantile of their own leave-one-out similarities, and whole domains of the set with at least
-    `background_domain_share` of their messages that close. `threads` caps torch's threads while training
+    `background_domain_share` of their messages that close. The out-of-scope class also learns blends of two
+    training messages of different intents (their fine-tuned vectors mixed 30-70% to 70-30%, the loss weighing
+    `mixup_weight`; 0 turns it off): they stand for requests of the bot's own domain that none of its intents
+    covers, which the background cannot show. The head declares a message out of scope when it gives that class
+    more than `oos_margin` times its best intent's probability. `threads` caps torch's threads while training
     (default: half the cores, at most four).
     """
 
@@ -68,8 +72,8 @@ class IntentConfig:
     lexical_weight: float = 0.3
     lexical_agreement: float = 0.2
     lexical_c: float = 20.0
-    mixup_weight: float = 0.0
-    oos_margin: float = 1.0
+    mixup_weight: float = 0.1
+    oos_margin: float = 2.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -153,7 +157,8 @@ def fine_tune(
     """Fine-tune the encoder's top layers and a cosine head; return the unit-length class weight matrix.
 
     `states` are the encoder's `lower_states` of the training texts. The head starts at the class
-    centroids of the untuned sentence vectors. Deterministic for a seed; the global random state is kept.
+    centroids of the untuned sentence vectors. With `oos_class`, blends of two intents are taught as that class
+    (`IntentConfig.mixup_weight`). Deterministic for a seed; the global random state is kept.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)

@@ -70,3 +70,15 @@ def test_eval_retrieval_rejects_a_malformed_questions_file(env: Path, shared_dat
     )
     assert result.exit_code == 1
     assert "questions.jsonl" in result.output
+
+
+def test_train_intents_refuses_bad_input_with_a_reason(env: Path) -> None:
+    missing = runner.invoke(app, ["train-intents", str(env / "nothing.csv")])
+    assert missing.exit_code == 1 and "nothing.csv" in missing.output
+    one_intent = env / "one.csv"
+    one_intent.write_text("text,label\nwhere is my order,ORDER_STATUS\nhas it shipped,ORDER_STATUS\n", encoding="utf-8")
+    too_few = runner.invoke(app, ["train-intents", str(one_intent)])
+    assert too_few.exit_code == 1 and "at least two in-scope intents" in too_few.output
+    margin = runner.invoke(app, ["train-intents", str(one_intent), "--oos-margin", "0"])
+    assert margin.exit_code == 1 and "oos_margin" in margin.output
+    assert not (env / "data" / "intents").exists()
