@@ -360,10 +360,13 @@ def train_intents(
 
     settings = _settings()
     target = output or settings.data_dir / "intents"
-    embedder = _embedder()
-    try:
+    try:  # bad input is refused before the model loads
         config = IntentConfig(oos_margin=oos_margin)
         messages = load_labelled_csv(data)
+    except (IntentDataError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    embedder = _embedder()
+    try:
         classifier = IntentClassifier.train(messages.texts, messages.labels, embedder=embedder, config=config)
     except (IntentDataError, ValueError, OSError) as exc:
         _fail(str(exc))
