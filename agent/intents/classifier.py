@@ -29,7 +29,7 @@ import torch
 
 from agent.intents.background import far_from_training, load_background
 from agent.intents.data import OOS_LABEL, IntentDataError, normalise_label
-from agent.intents.encoder import IntentEncoder, Matrix
+from agent.intents.encoder import IntentEncoder, Matrix, softmax
 from agent.intents.lexical import LexicalModel, SavedLexical
 from agent.intents.rejection import knn_scores, leave_one_out_knn_scores
 from agent.intents.training import IntentConfig, fine_tune, pooled, torch_threads
@@ -221,7 +221,7 @@ class IntentClassifier:
         """Every signal the decision reads, for each message (see `IntentScores`)."""
         base = self._embedder.embed_queries(list(texts))
         tuned = self._encoder.encode(list(texts))
-        head = _softmax(self.config.scale * tuned @ self._head.T)
+        head = softmax(self.config.scale * tuned @ self._head.T)
         choice = head
         if self._memory is not None and self._memory_labels is not None and self.config.vote_weight > 0:
             weight = self.config.vote_weight
@@ -237,7 +237,7 @@ class IntentClassifier:
         k = min(self.config.vote_neighbours, len(self._memory))
         similarity = tuned @ self._memory.T
         nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-        weights = _softmax(np.take_along_axis(similarity, nearest, axis=1) / self.config.vote_temperature)
+        weights = softmax(np.take_along_axis(similarity, nearest, axis=1) / self.config.vote_temperature)
         vote = np.zeros((len(tuned), len(self.labels)), dtype=np.float32)
         np.add.at(vote, (np.repeat(np.arange(len(tuned)), k), self._memory_labels[nearest].ravel()), weights.ravel())
         return vote
@@ -367,8 +367,3 @@ def _load_lexical(path: Path, tensors: dict[str, torch.Tensor]) -> LexicalModel 
         msg = f"{path / LEXICAL_FILE} is not a JSON object"
         raise ValueError(msg)
     return LexicalModel.from_saved(SavedLexical(terms, parts))
-
-
-def _softmax(logits: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return np.asarray(shifted / shifted.sum(axis=1, keepdims=True), dtype=np.float32)

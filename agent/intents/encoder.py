@@ -17,6 +17,12 @@ from torch import nn
 Matrix = npt.NDArray[np.float32]
 
 
+def softmax(logits: npt.NDArray[np.floating]) -> Matrix:
+    """Each row's probabilities (rows sum to one)."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=1, keepdims=True), dtype=np.float32)
+
+
 class IntentEncoder:
     """A BERT-style sentence encoder (all-MiniLM-L6-v2 by default) and a fine-tunable copy of its top layers.
 

@@ -21,7 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from agent.intents.encoder import Matrix
+from agent.intents.encoder import Matrix, softmax
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +84,7 @@ class LexicalModel:
     def probabilities(self, texts: Sequence[str]) -> Matrix:
         """Each text's class probabilities (rows sum to one)."""
         features: csr_matrix = hstack([self._word.transform(texts), self._char.transform(texts)]).tocsr()
-        logits = np.asarray(features @ self._coef.T) + self._intercept
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return np.asarray(shifted / shifted.sum(axis=1, keepdims=True), dtype=np.float32)
+        return softmax(np.asarray(features @ self._coef.T) + self._intercept)
 
     def to_saved(self) -> SavedLexical:
         terms = {name: _terms(vectorizer) for name, vectorizer in (("word", self._word), ("char", self._char))}

@@ -12,7 +12,7 @@ import torch
 
 from agent.intents import OOS_LABEL, IntentClassifier, IntentConfig, IntentDataError, load_labelled_csv
 from agent.intents.background import far_from_training, load_background
-from agent.intents.encoder import IntentEncoder
+from agent.intents.encoder import IntentEncoder, softmax
 from agent.intents.training import _mixed_outliers
 from agent.skills import Skill, SkillMap, SkillMapError
 from knowledge.embeddings import SentenceTransformerEmbedder, resolve_model_path
@@ -331,9 +331,7 @@ def test_training_with_blends_places_blends_of_two_intents_out_of_scope(
         pairs = [(i, j) for i in range(len(firsts)) for j in range(i + 1, len(firsts))]
         blends = np.stack([vectors[i] + vectors[j] for i, j in pairs])
         blends /= np.linalg.norm(blends, axis=1, keepdims=True)
-        logits = model.config.scale * blends @ model._head.T
-        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        probabilities = softmax(model.config.scale * blends @ model._head.T)
         chances.append(float(probabilities[:, model.labels.index(OOS_LABEL)].mean()))
         assert model.predict("I want to cancel the order I placed yesterday").intent == "CANCEL_ORDER"
     plain, blended = chances
