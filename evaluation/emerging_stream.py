@@ -114,14 +114,14 @@ def generate(
     rates = volume[:, None] * shares[None, :] * wobble[hour // 24]
     peak = (hour // 24 % 7 == 0) & np.isin(hour % 24, list(PEAK_HOURS))
     rates[peak, topics.index(peak_topic)] *= PEAK_FACTOR
-    rows: list[
-        tuple[float, str, str, str, str, str]
-    ] = []  # (minute + fraction, channel, text, incident, customer, topic)
+    # (minute + fraction, channel, text, incident, customer, topic)
+    rows: list[tuple[float, str, str, str, str, str]] = []
 
     def emit(
         counts: np.ndarray, texts: list[str], topic: str | list[str], incident: str = "", channel: str | None = None
     ) -> int:
         """Messages from `texts` at Poisson `counts` a minute; `topic` names their topic (or each text's)."""
+        names = [topic] * len(texts) if isinstance(topic, str) else topic
         total = 0
         for minute in np.flatnonzero(counts):
             for _ in range(int(counts[minute])):
@@ -132,16 +132,12 @@ def generate(
                     ch = CHANNELS[int(rng.choice(len(CHANNELS), p=CHANNEL_WEIGHTS))]
                 customer = f"c{int(rng.integers(1, 2_000_000)):07d}"
                 pick = int(rng.integers(len(texts)))
-                rows.append(
-                    (when, ch, texts[pick], incident, customer, topic if isinstance(topic, str) else topic[pick])
-                )
+                rows.append((when, ch, texts[pick], incident, customer, names[pick]))
                 total += 1
                 if rng.random() < FOLLOW_UP:
                     later = when + float(rng.uniform(1.0, 20.0))
                     again = int(rng.integers(len(texts)))
-                    rows.append(
-                        (later, ch, texts[again], incident, customer, topic if isinstance(topic, str) else topic[again])
-                    )
+                    rows.append((later, ch, texts[again], incident, customer, names[again]))
                     total += 1
         return total
 
