@@ -71,7 +71,10 @@ def masked_error(error: str | None, url: str) -> str | None:
     """A delivery error with the webhook's URL (which errors may quote) masked."""
     if error is None:
         return None
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # unreadable (settings let "http://[oops" through): only the whole URL can be found
+        return error.replace(url, masked_url(url)) if url else error
     secret = [url, parts.path + (f"?{parts.query}" if parts.query else "")]
     for text in sorted((t for t in secret if t not in ("", "/")), key=len, reverse=True):
         error = error.replace(text, masked_url(url) if text == url else "/…")

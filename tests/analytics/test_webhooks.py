@@ -319,3 +319,5 @@ def test_webhook_urls_are_masked_for_people() -> None:
     assert masked_error(f"POST {url} failed", url) == "POST https://hooks.example/… failed"
     assert masked_error("HTTP 500 at /a/secret?sig=abc", url) == "HTTP 500 at /…"
     assert masked_error(None, url) is None
+    broken = "http://[oops/hook-token"
+    assert masked_error(f"POST {broken} failed", broken) == "POST (an unreadable URL) failed"
