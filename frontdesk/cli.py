@@ -528,3 +528,7 @@ def _embedder() -> SentenceTransformerEmbedder:
 def main() -> None:
     """Entry point of the console script."""
     app()
+
+
+if __name__ == "__main__":
+    main()
