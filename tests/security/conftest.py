@@ -87,7 +87,7 @@ def _base_env(data_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
-def launch(folder: Path, overrides: dict[str, str | None] | None = None, *, seconds: float = 180.0) -> RunningService:
+def launch(folder: Path, overrides: dict[str, str | None] | None = None, *, seconds: float = 420.0) -> RunningService:
     """Start `frontdesk serve` with its data in `folder` and wait until `/healthz` answers."""
     port = free_port()
     data_dir = folder / "data"
