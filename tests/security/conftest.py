@@ -1,7 +1,8 @@
 """A running `frontdesk serve` to attack over real HTTP on 127.0.0.1, the way an outsider would.
 
-`service` is one process for the whole test session (attacks must leave it as they found it) (started once: loading the model and ingesting the demo help
-centre take seconds); `start_service(**env)` starts another with its own settings, stopped after the test.
+`service` is one process for the whole test session (started once: loading the model and ingesting the demo
+help centre take seconds), so attacks must leave it as they found it; `start_service(**env)` starts another
+with its own settings, stopped after the test.
 Each attack test checks three things: the right 4xx, nothing changed, and the service still answering.
 """
 
