@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hmac
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, status
+from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 
 from agent.agent import final_reply
 from channels.email import (
@@ -41,6 +41,8 @@ from channels.twilio import (
     create_client,
 )
 from channels.twilio.routes import messaging_router, voice_router
+from frontdesk.api.auth import bearer, email_inbound_caller
+from frontdesk.api.deps import SettingsDep
 from frontdesk.conversations import Conversation
 from frontdesk.inbox import Inbox
 from frontdesk.runtime import Runtime
@@ -194,19 +196,16 @@ class EmailIntake:
         await self.deliver(raw, envelope_from or None, rcpt_tos)
 
 
-def _email_router(intake: EmailIntake, token: str | None) -> APIRouter:
+def _email_router(intake: EmailIntake, token: str | None, runtime: Callable[[], Runtime]) -> APIRouter:
     router = APIRouter(prefix="/v1/email", tags=["email"])
 
     @router.post("/inbound", status_code=status.HTTP_200_OK)
-    async def inbound(request: Request, authorization: Annotated[str | None, Header()] = None) -> dict[str, object]:
-        """Accept one raw MIME message (message/rfc822), as mail providers' inbound webhooks post it."""
-        if token is not None:
-            if authorization != f"Bearer {token}":
-                raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid bearer token is required")
-        elif request.client is None or request.client.host not in {"127.0.0.1", "::1", "testclient"}:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, "set FRONTDESK_EMAIL_INBOUND_TOKEN to accept mail from other hosts"
-            )
+    async def inbound(request: Request, settings: SettingsDep) -> dict[str, object]:
+        """Accept one raw MIME message (message/rfc822), as mail providers' inbound webhooks post it; needs
+        `FRONTDESK_EMAIL_INBOUND_TOKEN` or a key with `email:inbound`, checked before the body is read."""
+        given = bearer(request)
+        if given is None or token is None or not hmac.compare_digest(given.encode(), token.encode()):
+            await email_inbound_caller(request, settings, runtime())
         raw = bytearray()
         async for chunk in request.stream():
             raw.extend(chunk)
@@ -255,7 +254,7 @@ def install_channels(app: FastAPI, settings: Settings) -> None:
         )
         app.state.email_intake = intake
         token = settings.email_inbound_token.get_secret_value() if settings.email_inbound_token else None
-        app.include_router(_email_router(intake, token))
+        app.include_router(_email_router(intake, token, runtime))
 
 
 @asynccontextmanager

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from frontdesk.console.cli import agents_app
 from frontdesk.db import DatabaseError
+from frontdesk.keys_cli import keys_app
 from frontdesk.runtime import Runtime, build_runtime, ingest_demo_if_empty
 from frontdesk.settings import Settings
 from knowledge.base import IngestProgress
@@ -32,6 +33,7 @@ app.add_typer(documents_app, name="documents")
 app.add_typer(eval_app, name="eval")
 app.add_typer(db_app, name="db")
 app.add_typer(agents_app, name="agents")
+app.add_typer(keys_app, name="keys")
 report_app = typer.Typer(help="Reports from the interaction log.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
@@ -90,6 +92,12 @@ def serve(
     out.print(f"Frontdesk on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     if settings.webchat_demo_page:
         out.print(f"Demo shop with the web chat widget: http://{host}:{port}/")
+    if settings.admin_token is None and not runtime.api_keys.any_active():
+        out.print(
+            "No API key yet: changes over HTTP (ingesting, the conversations API, inbound mail) need one. Create one "
+            "with: frontdesk keys create --name admin --scope knowledge:write --scope conversations:write",
+            highlight=False,
+        )
     uvicorn.run(create_app(runtime=runtime), host=host, port=port, log_level=settings.log_level)
 
 

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 def all_metadata() -> list[sa.MetaData]:
     """The metadata of every part that owns tables."""
+    import frontdesk.api_keys
     import frontdesk.console.tables
     import frontdesk.intake
     import frontdesk.outbox  # noqa: F401 - their tables join the conversations metadata

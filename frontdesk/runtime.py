@@ -25,6 +25,7 @@ from analytics.webhooks import RetryPolicy as AlertRetryPolicy
 from channels.base import Channel
 from channels.webchat.tokens import load_or_create_secret
 from frontdesk import db
+from frontdesk.api_keys import ApiKeyStore
 from frontdesk.conversations import ConversationStore
 from frontdesk.emerging import EmergingMonitor, build_monitor
 from frontdesk.handoff import Handoff, RoutingEvents, RoutingWorker
@@ -72,6 +73,10 @@ class Runtime:
     monitor: EmergingMonitor | None = None
     outbox_worker: OutboxWorker | None = None
     reply_worker: ReplyWorker | None = None
+    api_keys: ApiKeyStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api_keys = ApiKeyStore(self.engine)
 
     def close(self) -> None:
         """Write the interaction events still queued (a command that ran without workers), then let go of

@@ -6,12 +6,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from channels.email import SmtpSettings
 
+MIN_TOKEN_LENGTH = 32
 _PLACEHOLDERS = {"changeme", "change-me", "changethis", "secret", "your-api-key", "xxx", "todo", "placeholder"}
 
 
@@ -57,7 +58,8 @@ class Settings(BaseSettings):
         default=0.35, ge=0, le=1, description="Retrieval confidence below which the agent does not answer."
     )
     admin_token: SecretStr | None = Field(
-        default=None, description="Bearer token for changing the knowledge base over HTTP; unset = loopback only."
+        default=None,
+        description="Bootstrap API key with every scope (32+ characters); unset = only keys from `frontdesk keys`.",
     )
     demo_kb: bool = Field(default=True, description="Ingest the bundled demo help centre when the KB is empty.")
     host: str = "127.0.0.1"
@@ -128,7 +130,8 @@ class Settings(BaseSettings):
     email_inbound_host: str | None = None
     email_inbound_port: int = Field(default=2525, ge=0, le=65535)
     email_inbound_token: SecretStr | None = Field(
-        default=None, description="Bearer token for POST /v1/email/inbound; unset = loopback clients only."
+        default=None,
+        description="Bearer token for POST /v1/email/inbound (32+ characters), besides keys with email:inbound.",
     )
     email_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     email_reply_limit: int = Field(default=5, ge=1, description="Automatic replies per sender per hour.")
@@ -189,6 +192,18 @@ class Settings(BaseSettings):
             return None
         if secret.lower() in _PLACEHOLDERS:
             msg = f"the secret {secret!r} is a placeholder; set a real value or leave it unset"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("admin_token", "email_inbound_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_TOKEN_LENGTH:
+            name = f"FRONTDESK_{(info.field_name or '').upper()}"
+            msg = (
+                f"{name} is too short: use {MIN_TOKEN_LENGTH} or more characters "
+                '(python3 -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
             raise ValueError(msg)
         return value
 

@@ -34,6 +34,7 @@ TABLES = (
     "console_sessions",
     "console_sign_in_failures",
     "console_accounts",
+    "api_keys",
     "routing_events",
     "routing_offers",
     "routing_tickets",

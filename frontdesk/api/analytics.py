@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import gzip
-import hmac
 import importlib.resources
 import re
 from dataclasses import dataclass
@@ -27,17 +26,20 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, Response
 
 from analytics.kpis import Breakdown, KpiReport, compute_kpis, kpis_csv, traffic, utc
+from frontdesk.api.auth import authorize, bearer, matches_admin_token
 from frontdesk.api.console import SECURITY_HEADERS
 from frontdesk.api.console_deps import COOKIE, Console, acting_actor, call
 from frontdesk.api.deps import RuntimeDep, SettingsDep
+from frontdesk.api_keys import Scope
 from frontdesk.console.service import Actor
+from frontdesk.runtime import Runtime
 
 STATIC = Path(__file__).resolve().parents[1] / "dashboard" / "static"
 FILES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 NO_CACHE = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
 SIGN_IN = (
     "sign in at /dashboard (or /console) as a supervisor or admin, "
-    "or send 'Authorization: Bearer <FRONTDESK_ADMIN_TOKEN>'"
+    "or send 'Authorization: Bearer <a key with analytics:read, or FRONTDESK_ADMIN_TOKEN>'"
 )
 DEFAULT_PERIOD = dt.timedelta(days=7)
 MAX_BUCKETS = 2000
@@ -49,21 +51,18 @@ api = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 async def identify_supervisor(request: Request, settings: SettingsDep, *, changes: bool, what: str) -> str:
     """Who reads (or, with `changes`, changes) supervisors' pages: "admin-token", or the id of a signed-in
     supervisor or admin; changes from the console also need its CSRF header and the same origin."""
-    given = request.headers.get("authorization")
-    if given is not None:
-        scheme, _, value = given.partition(" ")
-        token = settings.admin_token
-        if token is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, f"FRONTDESK_ADMIN_TOKEN is not set on this service: {SIGN_IN}"
-            )
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.get_secret_value().encode()):
+    if request.headers.get("authorization") is not None:
+        if bearer(request) is not None and matches_admin_token(bearer(request) or "", settings):
+            return "admin-token"
+        if changes:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
-                "wrong admin token: send 'Authorization: Bearer <FRONTDESK_ADMIN_TOKEN>'",
+                f"changing {what} needs a supervisor's sign-in or FRONTDESK_ADMIN_TOKEN: {SIGN_IN}",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        return "admin-token"
+        runtime: Runtime = request.app.state.runtime
+        principal = await authorize(request, settings, runtime, Scope.ANALYTICS_READ)
+        return f"key:{principal.id}"
     console: Console | None = getattr(request.app.state, "console", None)
     cookie = request.cookies.get(COOKIE)
     if console is None or cookie is None:

@@ -1,4 +1,8 @@
-"""Conversation routes: send a customer message and get the agent's reply (JSON or server-sent events)."""
+"""Conversation routes for integrations: send a customer message and get the agent's reply (JSON or
+server-sent events), read a conversation. Writing needs a key with `conversations:write` and reaches only
+conversations of the API channel (never a customer's web chat, mail or phone thread); reading needs
+`conversations:read` and shows what an integration may see: the redacted texts, never the original text, the
+sender's address or the channel's metadata."""
 
 from __future__ import annotations
 
@@ -12,11 +16,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
 from agent.types import AgentReply
+from frontdesk.api.auth import ConversationReader, ConversationWriter
 from frontdesk.api.deps import get_runtime
 from frontdesk.inbox import Inbox, reply_details
 from frontdesk.runtime import Runtime
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+API_CHANNEL = "api"
 
 ConversationId = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$", description="Chosen by the client")
@@ -53,9 +59,20 @@ def _sse(event: str, data: object) -> bytes:
 
 @router.post("/{conversation_id}/messages", response_model=None)
 async def post_message(
-    conversation_id: ConversationId, message: MessageIn, inbox: InboxDep, request: Request
+    conversation_id: ConversationId,
+    message: MessageIn,
+    inbox: InboxDep,
+    request: Request,
+    _caller: ConversationWriter,
 ) -> dict[str, Any] | StreamingResponse:
     """Send a customer message; the reply is the `AgentReply`, or server-sent events when asked to stream."""
+    existing = await anyio.to_thread.run_sync(inbox.store.get, conversation_id)
+    if existing is not None and existing.channel != API_CHANNEL:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"conversation {conversation_id!r} belongs to the {existing.channel} channel; "
+            "this API writes only to conversations it started (choose another id)",
+        )
     wants_stream = message.stream or "text/event-stream" in request.headers.get("accept", "")
     if not wants_stream:
         reply = await inbox.handle(conversation_id, message.text)
@@ -72,21 +89,46 @@ async def post_message(
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
+class MessageOut(BaseModel):
+    role: str
+    text: str = Field(description="As stored: personal data replaced by placeholders.")
+    created_at: str
+    citations: list[dict[str, Any]] = Field(default_factory=list, description="For the agent's answers.")
+
+
+class ConversationOut(BaseModel):
+    id: str
+    channel: str
+    status: str
+    escalation_reason: str | None
+    bot_turns: int
+    messages: list[MessageOut]
+
+
 @router.get("/{conversation_id}")
-async def get_conversation(conversation_id: ConversationId, inbox: InboxDep) -> dict[str, Any]:
+async def get_conversation(
+    conversation_id: ConversationId, inbox: InboxDep, _caller: ConversationReader
+) -> ConversationOut:
     """A conversation with its messages (personal data redacted)."""
     conversation = await anyio.to_thread.run_sync(inbox.store.get, conversation_id)
     if conversation is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no conversation with id {conversation_id!r}")
     messages = await anyio.to_thread.run_sync(inbox.store.messages, conversation_id)
-    return {
-        "id": conversation.id,
-        "channel": conversation.channel,
-        "status": conversation.status,
-        "escalation_reason": conversation.escalation_reason,
-        "bot_turns": conversation.bot_turns,
-        "messages": [
-            {"role": m.role, "text": m.text, "created_at": m.created_at.isoformat(), "details": m.details}
+    return ConversationOut(
+        id=conversation.id,
+        channel=conversation.channel,
+        status=conversation.status,
+        escalation_reason=conversation.escalation_reason,
+        bot_turns=conversation.bot_turns,
+        messages=[
+            MessageOut(
+                role=m.role,
+                text=m.text,
+                created_at=m.created_at.isoformat(),
+                citations=[c for c in m.details.get("citations") or () if isinstance(c, dict)]
+                if m.role == "agent"
+                else [],
+            )
             for m in messages
         ],
-    }
+    )

@@ -9,10 +9,12 @@ from typing import Annotated, Literal
 
 import anyio
 import httpx
-from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile, status
 from pydantic import BaseModel, Field, field_validator
 
-from frontdesk.api.deps import AdminDep, KnowledgeDep, SettingsDep
+from frontdesk.api.auth import require_scope
+from frontdesk.api.deps import KnowledgeDep, SettingsDep
+from frontdesk.api_keys import Scope
 from knowledge.base import IngestReport
 from knowledge.catalog import DocumentInfo
 from knowledge.documents import Chunk, MetadataValue, Passage, Turn
@@ -20,6 +22,9 @@ from knowledge.errors import DocumentNotFoundError
 from knowledge.loaders import LOADERS
 
 router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
+# Search is open (it is what the help centre shows anyway); the catalogue and every change need a key.
+WriterDep = Depends(require_scope(Scope.KNOWLEDGE_WRITE))
+ReaderDep = Depends(require_scope(Scope.KNOWLEDGE_READ))
 
 
 class TurnIn(BaseModel):
@@ -184,7 +189,7 @@ async def search_get(
     return await _search(knowledge, request)
 
 
-@router.get("/documents")
+@router.get("/documents", dependencies=[ReaderDep])
 async def list_documents(
     knowledge: KnowledgeDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -196,7 +201,7 @@ async def list_documents(
     return DocumentList(total=total, documents=[DocumentOut.of(i) for i in infos])
 
 
-@router.get("/documents/{document_id:path}")
+@router.get("/documents/{document_id:path}", dependencies=[ReaderDep])
 async def get_document(document_id: str, knowledge: KnowledgeDep) -> DocumentDetail:
     """One document with its chunks."""
     try:
@@ -206,7 +211,7 @@ async def get_document(document_id: str, knowledge: KnowledgeDep) -> DocumentDet
     return DocumentDetail(**DocumentOut.of(info).model_dump(), chunks=[ChunkOut.of(c) for c in chunks])
 
 
-@router.delete("/documents/{document_id:path}", dependencies=[AdminDep])
+@router.delete("/documents/{document_id:path}", dependencies=[WriterDep])
 async def delete_document(document_id: str, knowledge: KnowledgeDep) -> dict[str, str]:
     """Delete a document and its vectors."""
     deleted = await anyio.to_thread.run_sync(knowledge.delete, [document_id])
@@ -215,7 +220,7 @@ async def delete_document(document_id: str, knowledge: KnowledgeDep) -> dict[str
     return {"deleted": document_id}
 
 
-@router.post("/documents", dependencies=[AdminDep], status_code=status.HTTP_200_OK)
+@router.post("/documents", dependencies=[WriterDep], status_code=status.HTTP_200_OK)
 async def upload_documents(
     knowledge: KnowledgeDep, settings: SettingsDep, files: Annotated[list[UploadFile], File()]
 ) -> IngestOut:
@@ -244,7 +249,7 @@ async def upload_documents(
     return IngestOut.of(report)
 
 
-@router.post("/sources", dependencies=[AdminDep])
+@router.post("/sources", dependencies=[WriterDep])
 async def ingest_urls(request: UrlIngestRequest, knowledge: KnowledgeDep, settings: SettingsDep) -> IngestOut:
     """Ingest web pages or sitemaps by URL (re-ingesting a sitemap drops pages it no longer lists)."""
 

@@ -13,7 +13,7 @@ from frontdesk.runtime import build_runtime
 from frontdesk.settings import Settings
 from knowledge.embeddings import SentenceTransformerEmbedder
 
-TOKEN = "s3cret-admin-token"
+TOKEN = "s3cret-admin-token-for-the-app-tests-0001"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -38,7 +38,7 @@ def test_health_ready_and_docs(client: TestClient) -> None:
 
 
 def test_demo_kb_is_ingested_and_searchable(client: TestClient) -> None:
-    listing = client.get("/v1/knowledge/documents").json()
+    listing = client.get("/v1/knowledge/documents", headers=AUTH).json()
     assert listing["total"] >= 10
     body = client.post("/v1/knowledge/search", json={"query": "How long do I have to return a bike?"}).json()
     top = body["passages"][0]
@@ -68,14 +68,14 @@ def test_upload_read_delete_with_admin_token(client: TestClient) -> None:
     assert report["added"] == ["upload:holiday-hours.md"] and report["failed"] == []
     again = client.post("/v1/knowledge/documents", files=files, headers=AUTH).json()
     assert again["unchanged"] == ["upload:holiday-hours.md"]
-    doc = client.get("/v1/knowledge/documents/upload:holiday-hours.md").json()
+    doc = client.get("/v1/knowledge/documents/upload:holiday-hours.md", headers=AUTH).json()
     assert doc["title"] == "Holiday hours" and "14:00" in doc["chunks"][0]["text"]
     hit = client.post(
         "/v1/knowledge/search", json={"query": "what time do the stores close on 24 December?", "k": 1}
     ).json()
     assert hit["passages"][0]["citation"]["document_id"] == "upload:holiday-hours.md"
     assert client.delete("/v1/knowledge/documents/upload:holiday-hours.md", headers=AUTH).status_code == 200
-    assert client.get("/v1/knowledge/documents/upload:holiday-hours.md").status_code == 404
+    assert client.get("/v1/knowledge/documents/upload:holiday-hours.md", headers=AUTH).status_code == 404
     assert client.delete("/v1/knowledge/documents/upload:holiday-hours.md", headers=AUTH).status_code == 404
 
 
@@ -97,17 +97,36 @@ def test_bad_input_gets_a_clear_4xx(client: TestClient) -> None:
     assert r.status_code == 422 and "http(s)" in r.text
 
 
-def test_changes_without_token_only_from_loopback(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+def test_no_anonymous_change_even_from_loopback(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
     settings = Settings(data_dir=tmp_path / "d", demo_kb=False, _env_file=None)  # type: ignore[call-arg]
     runtime = build_runtime(settings, embedder=embedder)
     app = create_app(runtime=runtime)
     files = {"files": ("a.txt", b"Alpha\n\nSome text about alpha.")}
-    with TestClient(app, client=("203.0.113.9", 4000)) as remote:
-        r = remote.post("/v1/knowledge/documents", files=files)
-        assert r.status_code == 403 and "FRONTDESK_ADMIN_TOKEN" in r.json()["detail"]
     with TestClient(app, client=("127.0.0.1", 4000)) as local:
-        assert local.post("/v1/knowledge/documents", files=files).json()["added"] == ["upload:a.txt"]
+        r = local.post("/v1/knowledge/documents", files=files)
+        assert r.status_code == 401 and "frontdesk keys create" in r.json()["detail"]
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        _, reader = runtime.api_keys.create("reader", ["knowledge:read"])
+        r = local.post("/v1/knowledge/documents", files=files, headers={"Authorization": f"Bearer {reader}"})
+        assert r.status_code == 403 and "knowledge:write" in r.json()["detail"]
+        assert (
+            local.get("/v1/knowledge/documents", headers={"Authorization": f"Bearer {reader}"}).json()["documents"]
+            == []
+        )
+        _, writer = runtime.api_keys.create("writer", ["knowledge:write"])
+        r = local.post("/v1/knowledge/documents", files=files, headers={"Authorization": f"Bearer {writer}"})
+        assert r.json()["added"] == ["upload:a.txt"]
+        runtime.api_keys.revoke("writer")
+        r = local.delete("/v1/knowledge/documents/upload:a.txt", headers={"Authorization": f"Bearer {writer}"})
+        assert r.status_code == 401 and "revoked" in r.json()["detail"]
     runtime.close()
+
+
+def test_admin_tokens_must_be_long(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="FRONTDESK_ADMIN_TOKEN is too short"):
+        Settings(data_dir=tmp_path, admin_token="short-token", _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="FRONTDESK_EMAIL_INBOUND_TOKEN is too short"):
+        Settings(data_dir=tmp_path, email_inbound_token="short-token", _env_file=None)  # type: ignore[call-arg]
 
 
 def test_readyz_reports_a_dead_database(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:

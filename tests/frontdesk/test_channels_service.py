@@ -223,9 +223,13 @@ def test_raw_mail_over_http(service: Service, tmp_path: Path) -> None:
         msgid="<ooo@x>",
         Auto_Submitted="auto-replied",
     ).as_bytes()
-    response = service.client.post("/v1/email/inbound", content=raw, headers={"content-type": "message/rfc822"})
+    mime = {"content-type": "message/rfc822"}
+    assert service.client.post("/v1/email/inbound", content=raw, headers=mime).status_code == 401
+    _, key = service.runtime.api_keys.create("mail-provider", ["email:inbound"])
+    headers = {**mime, "Authorization": f"Bearer {key}"}
+    response = service.client.post("/v1/email/inbound", content=raw, headers=headers)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["stored"] and not body["answered"] and "auto" in body["ignored"].lower()
-    assert service.client.post("/v1/email/inbound", content=b"").status_code == 400
-    assert service.client.post("/v1/email/inbound", content=b"not an e-mail at all").status_code == 422
+    assert service.client.post("/v1/email/inbound", content=b"", headers=headers).status_code == 400
+    assert service.client.post("/v1/email/inbound", content=b"not an e-mail at all", headers=headers).status_code == 422

@@ -20,11 +20,28 @@ pytestmark = [
 ]
 
 
+ADMIN = "conversations-api-admin-token-32-characters"
+
+
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("conv") / "data", _env_file=None)  # type: ignore[call-arg]
+def app_client(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Iterator[TestClient]:
+    folder = tmp_path_factory.mktemp("conv") / "data"
+    settings = Settings(data_dir=folder, admin_token=ADMIN, _env_file=None)  # type: ignore[call-arg]
     with TestClient(create_app(settings, embedder=embedder)) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def client(app_client: TestClient) -> TestClient:
+    """The app with a key that reads and writes conversations (as an integration holds one)."""
+    _, key = app_client.app.state.runtime.api_keys.create("crm", ["conversations:read", "conversations:write"])  # type: ignore[attr-defined]
+    app_client.headers["Authorization"] = f"Bearer {key}"
+    return app_client
+
+
+def _key(client: TestClient, *scopes: str) -> dict[str, str]:
+    _, key = client.app.state.runtime.api_keys.create("test", list(scopes))  # type: ignore[attr-defined]
+    return {"Authorization": f"Bearer {key}"}
 
 
 def _sse(body: str) -> list[tuple[str, dict]]:
@@ -82,6 +99,40 @@ def test_bad_input_is_a_clear_4xx(client: TestClient) -> None:
     assert missing.status_code == 404 and "never-seen" in missing.json()["detail"]
 
 
+def test_no_anonymous_read_or_write(client: TestClient) -> None:
+    client.post("/v1/conversations/c-6/messages", json={"text": "Where is your Lakeview store?"})
+    anonymous = {"Authorization": ""}
+    r = client.post("/v1/conversations/c-6/messages", json={"text": "hi"}, headers=anonymous)
+    assert r.status_code == 401 and "API key" in r.json()["detail"]
+    assert client.get("/v1/conversations/c-6", headers=anonymous).status_code == 401
+    wrong = {"Authorization": "Bearer fdk_0123456789_" + "x" * 43}
+    assert client.get("/v1/conversations/c-6", headers=wrong).status_code == 401
+    reader = _key(client, "conversations:read")
+    r = client.post("/v1/conversations/c-6/messages", json={"text": "hi"}, headers=reader)
+    assert r.status_code == 403 and "conversations:write" in r.json()["detail"]
+    writer = _key(client, "conversations:write")
+    r = client.get("/v1/conversations/c-6", headers=writer)
+    assert r.status_code == 403 and "conversations:read" in r.json()["detail"]
+    assert len(client.get("/v1/conversations/c-6", headers=reader).json()["messages"]) == 2
+
+
+def test_a_read_shows_no_personal_data(client: TestClient) -> None:
+    text = "I am ana.lopez@example.com, call me on +44 20 7946 0958 about my order"
+    client.post("/v1/conversations/c-7/messages", json={"text": text})
+    body = client.get("/v1/conversations/c-7").json()
+    shown = json.dumps(body)
+    assert "ana.lopez" not in shown and "7946" not in shown
+    assert set(body["messages"][0]) == {"role", "text", "created_at", "citations"}
+
+
+def test_the_api_cannot_write_into_another_channels_conversation(client: TestClient) -> None:
+    store = client.app.state.runtime.inbox.store  # type: ignore[attr-defined]
+    store.get_or_create("wc-someone-elses", channel="webchat")
+    r = client.post("/v1/conversations/wc-someone-elses/messages", json={"text": "hello"})
+    assert r.status_code == 409 and "webchat" in r.json()["detail"]
+    assert store.messages("wc-someone-elses") == []
+
+
 def test_any_langchain_chat_model_by_setting(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -90,9 +141,17 @@ def test_any_langchain_chat_model_by_setting(
         monkeypatch.setenv("GOOGLE_API_KEY", "test-key")
         monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.base_url)
         settings = Settings(  # type: ignore[call-arg]
-            data_dir=tmp_path / "d", chat_model="google_genai:gemini-2.5-flash", gemini_timeout=60, _env_file=None
+            data_dir=tmp_path / "d",
+            chat_model="google_genai:gemini-2.5-flash",
+            gemini_timeout=60,
+            admin_token=ADMIN,
+            _env_file=None,
         )
         with TestClient(create_app(settings, embedder=embedder)) as c:
-            reply = c.post("/v1/conversations/m-1/messages", json={"text": "How long do I have to return things?"})
+            reply = c.post(
+                "/v1/conversations/m-1/messages",
+                json={"text": "How long do I have to return things?"},
+                headers={"Authorization": f"Bearer {ADMIN}"},
+            )
         assert reply.json()["writer"] == "google_genai:gemini-2.5-flash"
         assert "30 days" in reply.json()["text"] and fake.requests

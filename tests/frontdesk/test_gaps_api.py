@@ -22,7 +22,7 @@ from frontdesk.settings import Settings
 from knowledge.base import KnowledgeBase
 from routing import AgentStatus, ChannelKind, HumanAgent, Role
 
-TOKEN = "gaps-test-token-4b1d9c"
+TOKEN = "gaps-test-token-4b1d9c-long-enough-for-32"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 PASSWORD = "correct horse battery"
 SIGN_IN = {"X-Requested-With": "frontdesk-console", "Origin": "http://testserver"}

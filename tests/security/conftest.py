@@ -1,7 +1,8 @@
 """A running `frontdesk serve` to attack over real HTTP on 127.0.0.1, the way an outsider would.
 
-`service` is one process for the whole test session (attacks must leave it as they found it) (started once: loading the model and ingesting the demo help
-centre take seconds); `start_service(**env)` starts another with its own settings, stopped after the test.
+`service` is one process for the whole test session (started once: loading the model and ingesting the demo
+help centre take seconds), so attacks must leave it as they found it; `start_service(**env)` starts another
+with its own settings, stopped after the test.
 Each attack test checks three things: the right 4xx, nothing changed, and the service still answering.
 """
 
@@ -87,7 +88,7 @@ def _base_env(data_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
-def launch(folder: Path, overrides: dict[str, str | None] | None = None, *, seconds: float = 180.0) -> RunningService:
+def launch(folder: Path, overrides: dict[str, str | None] | None = None, *, seconds: float = 420.0) -> RunningService:
     """Start `frontdesk serve` with its data in `folder` and wait until `/healthz` answers."""
     port = free_port()
     data_dir = folder / "data"
