@@ -139,7 +139,10 @@ def _iban_at(text: str, start: int) -> Span | None:
     if match is None:
         return None
     raw = match.group()
+    expected = _IBAN_LENGTHS.get(raw[:2].upper())
     for cut in [len(raw)] + [m.start() for m in re.finditer(" ", raw)][::-1]:
+        if expected is not None and cut - raw.count(" ", 0, cut) != expected:
+            continue  # not this country's length: no need to compute the checksum
         if _iban_ok(raw[:cut].replace(" ", "")):
             return start, start + cut
     return None
@@ -153,11 +156,16 @@ def _card_in(text: str, start: int, end: int) -> Span | None:
     groups = [(g.start(), g.end()) for g in re.finditer(r"\d+", raw)]
     best: Span | None = None
     for i in range(len(groups)):
+        if raw[groups[i][0]] not in "23456":
+            continue  # no issuer's number starts here
         digits = ""
-        for j in range(i, len(groups)):  # runs of at most 19 digits: a long digit run costs linear time
+        # At most 19 digits in at most 8 groups (cards are written 4-4-4-4, 4-6-5 or 4-4-4-4-3): linear in the run.
+        for j in range(i, min(i + 8, len(groups))):
             digits += raw[groups[j][0] : groups[j][1]]
             if len(digits) > 19:
                 break
+            if len(digits) < 13:
+                continue
             lo, hi = groups[i][0], groups[j][1]
             if (best is None or hi - lo > best[1] - best[0]) and _card_number_ok(digits):
                 best = (lo, hi)

@@ -178,7 +178,8 @@ def message_cues(message: str) -> MessageCues:
 
     Only the first `SCAN_CHARS` characters are read.
     """
-    lowered = scan_prefix(message).lower()
+    message = scan_prefix(message)
+    lowered = message.lower()
     signals: list[str] = []
     polarity_sum = 0.0
     frustration_parts: list[float] = []
