@@ -17,6 +17,7 @@ from agent.grounding import GroundingChecker, cited_markers, split_sentences
 from agent.guardrails import detect_injection, leaks_system_prompt, redact
 from agent.intents import IntentClassifier
 from agent.knowledge_gate import is_acknowledgement, seeks_knowledge
+from agent.linear_text import scan_prefix
 from agent.llm import ModelUnavailableError
 from agent.prompts import ANSWER_SYSTEM_PROMPT
 from agent.rewrite import OfflineRewriter
@@ -110,11 +111,47 @@ class _Prepared:
     confidence: float
     injection: bool
     asked_for_human: bool
+    prefers_assistant: bool
+    acknowledgement: bool
+    seeks_knowledge: bool
     timings: dict[str, float]
 
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What the text classifiers make of one message (CPU work, done in a worker thread in one hop)."""
+
+    clean: str
+    injection: bool
+    sentiment: Sentiment
+    asked_for_human: bool
+    prefers_assistant: bool
+    acknowledgement: bool
+    seeks_knowledge: bool
+    offline_question: str
+
+
+def _read_message(message: str, history: Sequence[Turn], rewriter: OfflineRewriter) -> _Reading:
+    """The guardrails' and classifiers' reading of a message.
+
+    The whole message is redacted; the agent then works on the first `SCAN_CHARS` characters of the redacted text,
+    the part the detectors read, so that nothing they did not read reaches a model.
+    """
+    clean = scan_prefix(redact(message).text)
+    return _Reading(
+        clean=clean,
+        injection=detect_injection(clean).suspicious,
+        sentiment=analyze_sentiment(clean, history),
+        asked_for_human=asks_for_human(clean),
+        prefers_assistant=prefers_assistant(clean),
+        acknowledgement=is_acknowledgement(clean),
+        seeks_knowledge=seeks_knowledge(clean),
+        offline_question=rewriter.rewrite_now(clean, history),
+    )
 
 
 class SupportAgent:
@@ -135,11 +172,9 @@ class SupportAgent:
         deps = self.deps
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        clean = redact(message).text
         history = memory.history[-deps.config.history_turns :]
-        injection = detect_injection(clean).suspicious
-        sentiment = analyze_sentiment(clean, history)
-        asked = asks_for_human(clean)
+        reading = await anyio.to_thread.run_sync(_read_message, message, history, deps.offline_rewriter)
+        clean, injection = reading.clean, reading.injection
         timings["guardrails"] = _ms(start)
 
         intent = None
@@ -149,7 +184,7 @@ class SupportAgent:
             timings["intent"] = _ms(start)
 
         start = time.perf_counter()
-        question = deps.offline_rewriter.rewrite_now(clean, history)
+        question = reading.offline_question
         if deps.rewriter is not None and history and question != clean and not injection:
             try:
                 question = await deps.rewriter.rewrite(clean, history)
@@ -163,7 +198,21 @@ class SupportAgent:
         )
         timings["retrieval"] = _ms(start)
         confidence = passages[0].score if passages else 0.0
-        return _Prepared(clean, history, sentiment, intent, question, passages, confidence, injection, asked, timings)
+        return _Prepared(
+            message=clean,
+            history=history,
+            sentiment=reading.sentiment,
+            intent=intent,
+            question=question,
+            passages=passages,
+            confidence=confidence,
+            injection=injection,
+            asked_for_human=reading.asked_for_human,
+            prefers_assistant=reading.prefers_assistant,
+            acknowledgement=reading.acknowledgement,
+            seeks_knowledge=reading.seeks_knowledge,
+            timings=timings,
+        )
 
     def _classify(self, text: str) -> Intent | None:
         deps = self.deps
@@ -210,12 +259,12 @@ class SupportAgent:
             yield self._final(prep, HANDOFF, (), False, decision.escalation, "handoff", total)
             return
 
-        if prefers_assistant(prep.message):  # back from waiting for a person (or just reassuring the customer)
+        if prep.prefers_assistant:  # back from waiting for a person (or just reassuring the customer)
             yield TextDelta(BACK_TO_ASSISTANT)
             yield self._final(prep, BACK_TO_ASSISTANT, (), False, None, "smalltalk", total)
             return
 
-        if is_acknowledgement(prep.message):
+        if prep.acknowledgement:
             decision = deps.policy.decide(self._escalation_input(prep, memory, grounded=True))
             text = ACKNOWLEDGED if decision.escalation is None else HANDOFF
             yield TextDelta(text)
@@ -226,7 +275,7 @@ class SupportAgent:
         text = ""
         cited: tuple[int, ...] = ()
         writer_name = deps.offline.name
-        seeks = seeks_knowledge(prep.message)
+        seeks = prep.seeks_knowledge
         if seeks and prep.passages and prep.confidence >= deps.config.min_confidence:
             request = AnswerRequest(
                 question=prep.question, message=prep.message, history=prep.history, passages=prep.passages

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agent.linear_text import scan_prefix
 from agent.types import Escalation, EscalationReason, Intent, Sentiment
 from knowledge.documents import Turn
 
@@ -173,7 +174,8 @@ def asks_for_human(text: str) -> bool:
     """True when the customer asks to talk to a human, in English, German, French, Spanish, Dutch, Italian or
     Portuguese ("agent please", "can I speak to a real person", "Ich möchte mit einem Mitarbeiter sprechen",
     "parler à un conseiller", "hablar con una persona"); mentions of a person ("my agent at the bank said") and
-    refusals ("I don't need to talk to anyone") are not requests."""
+    refusals ("I don't need to talk to anyone") are not requests. Only the first `SCAN_CHARS` characters are read."""
+    text = scan_prefix(text)
     for match in _ASKS_FOR_HUMAN.finditer(text):
         if match.group().lower().startswith(("don", "do not", "no more", "is there", "are there")):
             return True  # "I don't want a bot" asks for a human; the refusal check is for the other phrasings
@@ -208,8 +210,8 @@ _PREFERS_ASSISTANT = re.compile(
 def prefers_assistant(text: str) -> bool:
     """True when a customer waiting for a person says they would rather go on with the assistant ("keep
     chatting with the assistant", "I don't need a human after all", "weiter mit dem Bot", "seguir con el
-    asistente"); the web chat's button sends the first of these."""
-    return _PREFERS_ASSISTANT.search(text) is not None
+    asistente"); the web chat's button sends the first of these. Only the first `SCAN_CHARS` characters are read."""
+    return _PREFERS_ASSISTANT.search(scan_prefix(text)) is not None
 
 
 # ---------------------------------------------------------------------------------------------------------------------

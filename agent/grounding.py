@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from knowledge.documents import Passage
 from knowledge.lexical import tokenize
-from knowledge.sentences import CITATION_MARKER as _MARKER
 from knowledge.sentences import split_sentences
 
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
@@ -63,15 +62,28 @@ class SupportReport:
         return " ".join(s.raw for s in self.sentences if s.neutral or s.supported)
 
 
+# The marker without the whitespace before it: a search for "\s*[" rescans every run of spaces, so the whitespace
+# before a marker is stripped by hand (the same whitespace `knowledge.sentences.CITATION_MARKER` takes).
+_BARE_MARKER = re.compile(r"\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")
+
+
 def strip_markers(text: str) -> str:
-    """The text without [n] (or [n, m]) citation markers."""
-    return _MARKER.sub("", text).strip()
+    """The text without [n] (or [n, m]) citation markers (and the whitespace before each)."""
+    if "[" not in text:
+        return text.strip()
+    pieces: list[str] = []
+    cursor = 0
+    for match in _BARE_MARKER.finditer(text):
+        pieces.append(text[cursor : match.start()].rstrip())
+        cursor = match.end()
+    pieces.append(text[cursor:])
+    return "".join(pieces).strip()
 
 
 def cited_markers(text: str, n_passages: int) -> tuple[int, ...]:
     """The distinct valid passage numbers cited as [n] or [n, m] in a text (1-based), in order of first use."""
     seen: list[int] = []
-    for match in _MARKER.finditer(text):
+    for match in _BARE_MARKER.finditer(text):
         for number in (int(part) for part in match.group(1).split(",")):
             if 1 <= number <= n_passages and number not in seen:
                 seen.append(number)

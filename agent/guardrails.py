@@ -50,9 +50,11 @@ class Redaction:
 # Personal data
 # ---------------------------------------------------------------------------------------------------------------------
 
+# Every repeat is bounded (a label has at most 63 characters, a domain at most 8 labels before its top level), so an
+# attempt at any position reads a bounded stretch of text and one pass over the text is linear.
 _EMAIL = re.compile(
-    r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*"
-    r"\.[A-Za-z]{2,24}\b"
+    r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}\b"
 )
 
 # A number as people write it: digit runs joined by single separators, maybe with "+" and parentheses.
@@ -137,7 +139,10 @@ def _iban_at(text: str, start: int) -> Span | None:
     if match is None:
         return None
     raw = match.group()
+    expected = _IBAN_LENGTHS.get(raw[:2].upper())
     for cut in [len(raw)] + [m.start() for m in re.finditer(" ", raw)][::-1]:
+        if expected is not None and cut - raw.count(" ", 0, cut) != expected:
+            continue  # not this country's length: no need to compute the checksum
         if _iban_ok(raw[:cut].replace(" ", "")):
             return start, start + cut
     return None
@@ -151,9 +156,18 @@ def _card_in(text: str, start: int, end: int) -> Span | None:
     groups = [(g.start(), g.end()) for g in re.finditer(r"\d+", raw)]
     best: Span | None = None
     for i in range(len(groups)):
-        for j in range(len(groups), i, -1):
-            lo, hi = groups[i][0], groups[j - 1][1]
-            if (best is None or hi - lo > best[1] - best[0]) and _card_number_ok(_NON_DIGIT.sub("", raw[lo:hi])):
+        if raw[groups[i][0]] not in "23456":
+            continue  # no issuer's number starts here
+        digits = ""
+        # At most 19 digits in at most 8 groups (cards are written 4-4-4-4, 4-6-5 or 4-4-4-4-3): linear in the run.
+        for j in range(i, min(i + 8, len(groups))):
+            digits += raw[groups[j][0] : groups[j][1]]
+            if len(digits) > 19:
+                break
+            if len(digits) < 13:
+                continue
+            lo, hi = groups[i][0], groups[j][1]
+            if (best is None or hi - lo > best[1] - best[0]) and _card_number_ok(digits):
                 best = (lo, hi)
     return None if best is None else (start + best[0], start + best[1])
 
@@ -209,12 +223,9 @@ def _phone(text: str, start: int, end: int, candidate: str) -> Span | None:
 
 def _spans(text: str) -> Iterator[tuple[PiiKind, int, int]]:
     # Earlier kinds win when spans overlap (an IBAN holds digit runs that may pass for a card or a phone).
-    at = text.find("@")
-    while at != -1:
-        match = _EMAIL.search(text, max(0, at - 64), at + 256)
-        if match is not None:
+    if "@" in text:
+        for match in _EMAIL.finditer(text):
             yield "EMAIL", *match.span()
-        at = text.find("@", at + 1 if match is None else max(match.end(), at + 1))
     for number in _NUMBER.finditer(text):
         start, end = number.span()
         candidate = number.group()

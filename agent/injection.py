@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from agent.injection_model import LexicalModel, default_model
 from agent.injection_rules import CASED_RULES, Rule, anchor_index, rules
 from agent.injection_text import DECODED_KINDS, text_views
+from agent.linear_text import LinearPattern, scan_prefix
 
 __all__ = ["INJECTION_THRESHOLD", "InjectionVerdict", "detect_injection"]
 
@@ -31,7 +32,7 @@ _LEXICAL_SURE, _LEXICAL_SURE_WEIGHT = 0.95, 0.5
 _LEXICAL_LIKELY, _LEXICAL_LIKELY_WEIGHT = 0.8, 0.3
 
 # Second person (in the languages the rules cover), the assistant named, or a sentence that starts with an order.
-_ADDRESSED = re.compile(
+_ADDRESSED = LinearPattern(
     r"\b(?:you|your|yours|yourself|u|ur|assistant|bot|chatbot|ai|model|system|tu|te|toi|ton|ta|tes|vous|votre|vos|du|"
     r"dich|dir|dein\w*|voce|je|jij|jouw|tum|tumhe|tumhar\w*|aap|aapk\w*|tus|ti|tuo|tua|tuoi|tue)\b"
     r"|(?:^|[.!?:\n]\s*)(?:please\s+|pls\s+|now\s+|just\s+)?(?:show|give|tell|list|print|reveal|ignore|forget|send|"
@@ -43,7 +44,7 @@ _ADDRESSED = re.compile(
 )
 
 # Words nobody spells out letter by letter or in leetspeak innocently.
-_DISGUISED = re.compile(
+_DISGUISED = re.compile(  # literal words: no backtracking
     r"ignor|disregard|forget|bypass|overrid|instruct|prompt|system|rules|guideline|reveal|jailbreak|passw|secret|"
     r"hidden|restrict|filter|polic|admin|previous|pretend|unfilter|uncensor|confidential|internal|customer|credential|"
     r"config|developer|persona"
@@ -63,9 +64,13 @@ def _fired(text: str) -> dict[int, Rule]:
     """The rules that match, one per group; only rules with an anchor in the text are searched."""
     fired: dict[int, Rule] = {}
     every = rules()
+    encoded = text.encode("utf-8")  # once, for all the rules RE2 answers alone
     for position in anchor_index().candidates(text):
         rule = every[position]
-        if rule.group not in fired and rule.pattern.search(text):
+        if rule.group in fired:
+            continue
+        pattern = rule.pattern
+        if pattern.search(text) if pattern.needs_check else pattern.search_bytes(encoded):
             fired[rule.group] = rule
     return fired
 
@@ -95,8 +100,9 @@ def detect_injection(text: str, *, model: LexicalModel | None = None) -> Injecti
     Vocabularies cover English, Spanish, French, German, Portuguese, Italian, Dutch and Hindi in Latin letters.
     `lexical` is a bag-of-words model of injection wording (`model`, by default the one shipped with the package),
     which catches phrasings the rules do not know; on its own it flags only messages that speak to the assistant or
-    give an order.
+    give an order. Only the first `SCAN_CHARS` characters are read.
     """
+    text = scan_prefix(text)
     fired: dict[int, Rule] = {}
     extra: list[tuple[str, float]] = []
     plain_groups: set[int] = set()

@@ -10,12 +10,13 @@ rules that fire as 1 - prod(1 - weight).
 
 from __future__ import annotations
 
-import re
 import re._constants as sre  # the parser's opcodes: private, but stable across 3.11 and 3.12
 import re._parser as sre_parse
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
+
+from agent.linear_text import LinearPattern
 
 __all__ = ["CASED_RULES", "AnchorIndex", "Rule", "anchor_index", "rules"]
 
@@ -30,7 +31,7 @@ class Rule:
 
     signal: str
     weight: float
-    pattern: re.Pattern[str]
+    pattern: LinearPattern
     anchors: tuple[str, ...] = field(default=())
     group: int = -1
 
@@ -1042,7 +1043,7 @@ def rules() -> tuple[Rule, ...]:
     redaction alone stays cheap.
     """
     return tuple(
-        Rule(spec.signal, spec.weight, re.compile(alternative), _anchors(alternative), group)
+        Rule(spec.signal, spec.weight, LinearPattern(alternative), _anchors(alternative), group)
         for group, spec in enumerate(_SPECS)
         for alternative in spec.alternatives
     )
@@ -1078,10 +1079,10 @@ def anchor_index() -> AnchorIndex:
 
 
 CASED_RULES: tuple[Rule, ...] = (
-    Rule("jailbreak", 0.6, re.compile(r"\bDAN\b|\bSTAN\b|\bDUDE\b|\bAIM\b(?=\s*[,:(])"), group=-1),
+    Rule("jailbreak", 0.6, LinearPattern(r"\bDAN\b|\bSTAN\b|\bDUDE\b|\bAIM\b(?=\s*[,:(])"), group=-1),
     Rule(
         "other_customer_data", 0.45,
-        re.compile(
+        LinearPattern(
             r"\b(?:account|details|address|orders?|balance|e-?mail|phone\s+number|card|transactions|purchases)\s+"
             r"(?:of|for|belonging\s+to|linked\s+to)\s+(?:Mr\.?\s+|Mrs\.?\s+|Ms\.?\s+)?[A-Z][a-z]+\s+[A-Z][a-z]+\b"
         ),
@@ -1089,7 +1090,7 @@ CASED_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "role_play", 0.3,
-        re.compile(
+        LinearPattern(
             r"\b[A-Z][a-z]+(?:GPT|Bot|AI|LLM)\b(?:[- ]?(?:X|\d+(?:\.\d+)?))?"
             r"|\b(?:[A-Z][a-z]+){2,}(?=['\"]?[,.:!)]|\s+(?:never|always|has|is|can|approves|shares|answers|ready))"
             r"|\b(?:[Yy]ou\s+are|[Yy]ou're)\s+(?:now\s+)?[A-Z][a-z]+(?=[,.!])"

@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
+from agent.linear_text import compile_re2, scan_prefix
+
 __all__ = ["TextView", "ViewKind", "normalise", "text_views"]
 
 ViewKind = Literal["plain", "leet", "spaced", "base64", "rot13", "reversed", "hex", "url", "html", "tags"]
@@ -68,8 +70,11 @@ def normalise(text: str) -> str:
 # ---------------------------------------------------------------------------------------------------------------------
 
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
-_ADDRESS = re.compile(r"\S+@\S+\.\w+|\b(?:https?://|www\.)\S+")  # e-mail addresses and links are not leetspeak
-_LEET_TOKEN = re.compile(r"[a-z0-9@$]*[a-z][a-z0-9@$]*")
+# E-mail addresses and links are not leetspeak. RE2: a backtracking "\S+@" rescans every run of non-spaces.
+_ADDRESS = compile_re2(r"\S+@\S+\.\w+|\b(?:https?://|www\.)\S+")
+# A token is a whole run of these characters that holds a letter (a run is matched once, never rescanned).
+_LEET_TOKEN = re.compile(r"[a-z0-9@$]+")
+_LETTER = re.compile(r"[a-z]")
 _LEET_DIGIT = re.compile(r"[013457@$]")
 _LEET_CANDIDATE = re.compile(r"[a-z][013457@$]|[013457@$][a-z]|\b(?:u|ur|r|pls|plz|thx|n)\b")
 _TEXT_SPEAK = {"u": "you", "ur": "your", "r": "are", "pls": "please", "plz": "please", "thx": "thanks", "n": "and"}
@@ -77,6 +82,8 @@ _TEXT_SPEAK = {"u": "you", "ur": "your", "r": "are", "pls": "please", "plz": "pl
 
 def _deleet(token: re.Match[str]) -> str:
     word = token.group()
+    if _LETTER.search(word) is None:
+        return word
     if word in _TEXT_SPEAK:
         return _TEXT_SPEAK[word]
     if _LEET_DIGIT.search(word) is None:
@@ -190,7 +197,11 @@ def _reversed_view(plain: str) -> str | None:
 
 
 def text_views(text: str) -> list[TextView]:
-    """The normalised text first, then every de-obfuscated or decoded reading of it that differs from it."""
+    """The normalised text first, then every de-obfuscated or decoded reading of it that differs from it.
+
+    Only the first `SCAN_CHARS` characters of `text` are read.
+    """
+    text = scan_prefix(text)
     views: list[TextView] = []
     tags = "".join(chr(ord(ch) - 0xE0000) for run in _TAG_CHARS.findall(text) for ch in run)
     visible = _INVISIBLE.sub("", text)
@@ -203,7 +214,7 @@ def text_views(text: str) -> list[TextView]:
         revealed = tuple(
             token.translate(_LEET)
             for token in _LEET_TOKEN.findall(unaddressed)
-            if _LEET_DIGIT.search(token) is not None
+            if _LEET_DIGIT.search(token) is not None and _LETTER.search(token) is not None
         )
         views.append(TextView("leet", leet, revealed))
     runs = [_collapse(run) for run in _SPACED_RUN.finditer(plain)]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from agent.linear_text import scan_prefix
+
 _ACK = re.compile(
     r"^\W*(no|nope|yes|yeah|yep|ok|okay|sure|thanks?|thank you|great|perfect|awesome|cool|fine|that'?s (all|it|great|"
     r"perfect|fine)|bye|goodbye|cheers|nothing else|that will be all|sounds good|i'?m (all )?set)\b[^?]*$",
@@ -55,8 +57,8 @@ _SEARCH = re.compile(
 
 
 def seeks_knowledge(message: str) -> bool:
-    """Whether the message asks for information a help centre could hold."""
-    text = message.strip()
+    """Whether the message asks for information a help centre could hold (read: its first `SCAN_CHARS` characters)."""
+    text = scan_prefix(message).strip()
     if not text:
         return False
     if _ACK.search(text) and len(text.split()) <= 8:
@@ -75,5 +77,5 @@ def seeks_knowledge(message: str) -> bool:
 
 def is_acknowledgement(message: str) -> bool:
     """A short thanks, yes/no or goodbye that needs no answer from the knowledge base."""
-    text = message.strip()
+    text = scan_prefix(message).strip()
     return bool(text) and len(text.split()) <= 8 and bool(_ACK.search(text))

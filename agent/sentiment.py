@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agent.linear_text import scan_prefix
 from agent.types import Sentiment, SentimentLabel
 from knowledge.documents import Turn
 
@@ -173,7 +174,11 @@ def _lexicon_value(token: str) -> float | None:
 
 
 def message_cues(message: str) -> MessageCues:
-    """Polarity, frustration and signals of one message on its own, without the conversation around it."""
+    """Polarity, frustration and signals of one message on its own, without the conversation around it.
+
+    Only the first `SCAN_CHARS` characters are read.
+    """
+    message = scan_prefix(message)
     lowered = message.lower()
     signals: list[str] = []
     polarity_sum = 0.0
