@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formataddr, formatdate
 
 import aiosmtplib
 
 from analytics.webhooks import MailRejectedError
-from channels.email import SmtpSettings
+from channels.email import SmtpSettings, random_message_id
 from frontdesk.settings import Settings
 
 
@@ -37,7 +37,7 @@ class SmtpAlertMailer:
         mail["To"] = to
         mail["Subject"] = subject
         mail["Date"] = formatdate(localtime=False, usegmt=True)
-        mail["Message-ID"] = make_msgid(domain=self.sender.rsplit("@", 1)[-1])
+        mail["Message-ID"] = random_message_id(self.sender.rsplit("@", 1)[-1])
         mail["Auto-Submitted"] = "auto-generated"
         mail.set_content(text)
         return mail

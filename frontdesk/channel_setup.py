@@ -41,6 +41,7 @@ from channels.twilio import (
     create_client,
 )
 from channels.twilio.routes import messaging_router, voice_router
+from channels.webchat.tokens import load_or_create_secret
 from frontdesk.api.auth import bearer, email_inbound_caller
 from frontdesk.api.deps import SettingsDep
 from frontdesk.conversations import Conversation
@@ -51,6 +52,7 @@ from frontdesk.settings import Settings
 logger = logging.getLogger(__name__)
 
 RuntimeGetter = Callable[[], Runtime]
+MESSAGE_ID_SECRET_FILE = "email_message_id.key"
 TRANSFERRING = "I'm putting you through to a person now. Please hold."
 
 
@@ -64,6 +66,14 @@ def email_mailbox(settings: Settings) -> SupportMailbox | None:
     return SupportMailbox(
         settings.email_from, display_name=settings.email_from_name, domains=settings.email_domain_list
     )
+
+
+def email_message_id_secret(settings: Settings) -> bytes:
+    """The key of our Message-IDs: the setting, or one generated once in the data folder (mode 0600), so a
+    reply resent after a restart keeps its Message-ID."""
+    if settings.email_message_id_secret is not None:
+        return settings.email_message_id_secret.get_secret_value().strip().encode()
+    return load_or_create_secret(settings.data_dir / MESSAGE_ID_SECRET_FILE)
 
 
 class InboxMessaging:
@@ -155,12 +165,26 @@ def email_addressing(
 
 
 class EmailIntake:
-    """Receives raw e-mail (from the SMTP listener or the HTTP route) into the inbox."""
+    """Receives raw e-mail (from the SMTP listener or the HTTP route) into the inbox.
 
-    def __init__(self, runtime: RuntimeGetter, mailbox: SupportMailbox, *, max_bytes: int, reply_limit: int) -> None:
+    The sender's verdict comes from the Authentication-Results of `trusted_authserv_ids`: an authenticated
+    mail joins its conversation by its reply address, threading headers or subject; any other only by its
+    reply address, else it starts a new conversation marked `sender_verified: false` (in its metadata).
+    """
+
+    def __init__(
+        self,
+        runtime: RuntimeGetter,
+        mailbox: SupportMailbox,
+        *,
+        max_bytes: int,
+        reply_limit: int,
+        trusted_authserv_ids: tuple[str, ...] = (),
+    ) -> None:
         self._runtime = runtime
         self.mailbox = mailbox
         self.max_bytes = max_bytes
+        self.trusted_authserv_ids = trusted_authserv_ids
         self.limiter = SenderRateLimiter(max_replies=reply_limit, window=dt.timedelta(hours=1))
 
     async def deliver(self, raw: bytes, envelope_from: str | None, rcpt_tos: tuple[str, ...]) -> dict[str, object]:
@@ -172,6 +196,7 @@ class EmailIntake:
                 envelope_from=envelope_from,
                 envelope_recipients=rcpt_tos,
                 max_bytes=self.max_bytes,
+                trusted_authserv_ids=self.trusted_authserv_ids,
             )
         )
         if parsed.message is None:
@@ -190,6 +215,7 @@ class EmailIntake:
             "duplicate": receipt.duplicate,
             "answered": receipt.queued,
             "ignored": reason,
+            "sender_verified": message.metadata.get("sender_verified") == "true",
         }
 
     async def smtp_deliver(self, raw: bytes, envelope_from: str, rcpt_tos: tuple[str, ...]) -> None:
@@ -250,7 +276,11 @@ def install_channels(app: FastAPI, settings: Settings) -> None:
     mailbox = email_mailbox(settings)
     if mailbox is not None:
         intake = EmailIntake(
-            runtime, mailbox, max_bytes=settings.email_max_bytes, reply_limit=settings.email_reply_limit
+            runtime,
+            mailbox,
+            max_bytes=settings.email_max_bytes,
+            reply_limit=settings.email_reply_limit,
+            trusted_authserv_ids=settings.email_trusted_authserv_id_list,
         )
         app.state.email_intake = intake
         token = settings.email_inbound_token.get_secret_value() if settings.email_inbound_token else None
@@ -293,7 +323,8 @@ async def start_channels(app: FastAPI, runtime: Runtime) -> AsyncIterator[None]:
             runtime.inbox.addressing["email"] = email_addressing(runtime.inbox, mailbox)
             smtp = settings.smtp()
             if smtp is not None:
-                runtime.add_channel(EmailChannel(smtp, mailbox))
+                secret = await anyio.to_thread.run_sync(email_message_id_secret, settings)
+                runtime.add_channel(EmailChannel(smtp, mailbox, message_id_secret=secret))
             intake: EmailIntake | None = getattr(app.state, "email_intake", None)
             if settings.email_inbound_host and intake is not None:
                 listener = SmtpListener(

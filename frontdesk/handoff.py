@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from agent.types import AgentReply
 from frontdesk.conversations import Conversation, ConversationStore, conversations_table
 from frontdesk.intake import utc
+from frontdesk.sender_trust import with_unverified_line
 from knowledge.documents import Turn
 from routing import Escalated, EscalationRequest, EventKind, Router, RoutingError, RoutingEvent, TicketState
 
@@ -138,7 +139,7 @@ class Handoff:
             priority=escalation.priority,
             language=conversation.language,
             reason=escalation.reason.value,
-            summary=summary,
+            summary=with_unverified_line(summary, self.store.messages(conversation.id, limit=SUMMARY_MESSAGES)),
         )
         return self._queue(request)
 
@@ -149,8 +150,9 @@ class Handoff:
         if conversation is None:
             msg = f"no conversation with id {conversation_id!r}"
             raise LookupError(msg)
-        asked = [m.text for m in self.store.messages(conversation_id, limit=SUMMARY_MESSAGES) if m.role == "customer"]
-        summary = "\n".join(_asked(asked))
+        messages = self.store.messages(conversation_id, limit=SUMMARY_MESSAGES)
+        asked = [m.text for m in messages if m.role == "customer"]
+        summary = with_unverified_line("\n".join(_asked(asked)), messages)
         request = EscalationRequest(
             conversation_id=conversation.id,
             channel=conversation.channel,

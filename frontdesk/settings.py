@@ -135,6 +135,17 @@ class Settings(BaseSettings):
     )
     email_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     email_reply_limit: int = Field(default=5, ge=1, description="Automatic replies per sender per hour.")
+    email_trusted_authserv_ids: str = Field(
+        default="",
+        description=(
+            "Comma-separated authserv-ids of the receiving servers whose Authentication-Results header says "
+            "whether a sender is authenticated; empty = no mail is authenticated."
+        ),
+    )
+    email_message_id_secret: SecretStr | None = Field(
+        default=None,
+        description="Keys our Message-IDs (16+ bytes); unset = generated once in <data_dir>.",
+    )
     # Emerging-issue alerts.
     alert_webhook_urls: str = Field(
         default="", description="Comma-separated URLs that receive signed alert webhooks (alert.opened, ...)."
@@ -180,6 +191,7 @@ class Settings(BaseSettings):
         "twilio_auth_token",
         "smtp_password",
         "email_inbound_token",
+        "email_message_id_secret",
         "alert_webhook_secret",
         "analytics_key",
     )
@@ -204,6 +216,14 @@ class Settings(BaseSettings):
                 f"{name} is too short: use {MIN_TOKEN_LENGTH} or more characters "
                 '(python3 -c "import secrets; print(secrets.token_urlsafe(32))")'
             )
+            raise ValueError(msg)
+        return value
+
+    @field_validator("email_message_id_secret")
+    @classmethod
+    def _message_id_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            msg = f"email_message_id_secret needs at least 16 characters, got {len(value.get_secret_value().strip())}"
             raise ValueError(msg)
         return value
 
@@ -265,6 +285,10 @@ class Settings(BaseSettings):
     @property
     def email_domain_list(self) -> tuple[str, ...]:
         return tuple(d.strip().lower() for d in self.email_domains.split(",") if d.strip())
+
+    @property
+    def email_trusted_authserv_id_list(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(i.strip().lower() for i in self.email_trusted_authserv_ids.split(",") if i.strip()))
 
     def smtp(self) -> SmtpSettings | None:
         """The relay for outgoing mail (replies, offer and alert e-mails); None without `smtp_host`."""

@@ -5,12 +5,17 @@ out through an SMTP relay.
   `parse_email` only parses. Thread keys: `InboundMessage.thread_keys` to look up, `.record_keys` to record
   (rules in `channels.email.threads`).
 - `SmtpListener(mailbox, deliver)` receives mail for our domains and hands each raw message to `deliver`.
-- `EmailChannel(SmtpSettings(...), mailbox)` sends replies (the `Channel` protocol).
+- `EmailChannel(SmtpSettings(...), mailbox, message_id_secret=...)` sends replies (the `Channel` protocol),
+  with unguessable Message-IDs that stay the same on a resend; `random_message_id` for one-off mails.
+- `sender_verdict` says whether the From address is authenticated by a trusted receiving server's
+  Authentication-Results (`SenderVerdict`); only authenticated mail is threaded by its headers or subject.
 - `SenderRateLimiter` brakes automatic replies per sender; `new_reply_token` and `reply_address` build the
   per-conversation Reply-To address.
 """
 
 from channels.email.addresses import SupportMailbox
+from channels.email.authentication import SenderVerdict, sender_verdict
+from channels.email.composing import random_message_id
 from channels.email.inbound import InboundEmail, read_inbound_email
 from channels.email.loops import SenderRateLimiter, should_ignore
 from channels.email.parsing import DEFAULT_MAX_BYTES, EmailParseError, parse_email, read_mime
@@ -36,6 +41,7 @@ __all__ = [
     "InboundEmail",
     "InboundSmtpHandler",
     "SenderRateLimiter",
+    "SenderVerdict",
     "SmtpListener",
     "SmtpSecurity",
     "SmtpSettings",
@@ -45,10 +51,12 @@ __all__ = [
     "new_reply_token",
     "normalise_subject",
     "parse_email",
+    "random_message_id",
     "read_inbound_email",
     "read_mime",
     "record_keys",
     "reply_address",
     "reply_key",
+    "sender_verdict",
     "should_ignore",
 ]

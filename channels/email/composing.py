@@ -8,9 +8,12 @@ matches the reply's `[n]` markers.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import hmac
 import re
+import secrets
 from collections.abc import Iterable, Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -28,7 +31,7 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": False, "breaks": True}).disable(
 _MD_LINK = re.compile(r"\[([^\[\]\n]+)\]\(([^()\s]+)\)")
 _MD_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|__(?=\S)(.+?)(?<=\S)__")
 _REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|vs|antw|odp|res|rif|r)\s*(?:\[\d+\])?\s*[:：]", re.IGNORECASE)
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+MIN_MESSAGE_ID_SECRET_BYTES = 16
 _MESSAGE_ID = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
 _SAFE_URL = re.compile(r"^(?:https?://|mailto:)", re.IGNORECASE)
 _HTML_PAGE = (
@@ -38,11 +41,27 @@ _HTML_PAGE = (
 )
 
 
-def outbound_message_id(message_id: str, domain: str) -> str:
+def outbound_message_id(message_id: str, domain: str, secret: bytes) -> str:
     """The Message-ID (without brackets) of the reply whose outbox key is `message_id`: the same on every
-    attempt, so a reply sent twice after a crash is one message to the customer's mail client."""
-    local = message_id if _SAFE_ID.match(message_id) else "h" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
-    return f"frontdesk.{local}@{domain}"
+    attempt, so a reply sent twice after a crash is one message to the customer's mail client, and
+    unguessable without the install's `secret` (HMAC-SHA256 of the key, 160 bits in base32), so neither the
+    outbox key nor the ids of other customers' replies can be read off or guessed from one we sent."""
+    if len(secret) < MIN_MESSAGE_ID_SECRET_BYTES:
+        msg = f"the Message-ID secret must have at least {MIN_MESSAGE_ID_SECRET_BYTES} bytes, got {len(secret)}"
+        raise ValueError(msg)
+    digest = hmac.new(secret, message_id.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+    return f"{_base32(digest[:20])}@{domain}"
+
+
+def random_message_id(domain: str) -> str:
+    """A fresh `<random@domain>` Message-ID header value for a mail that is never resent (alerts, offers):
+    160 bits from `secrets`, unlike `email.utils.make_msgid`, which shows the time and process id and draws
+    from the non-cryptographic `random`."""
+    return f"<{_base32(secrets.token_bytes(20))}@{domain}>"
+
+
+def _base32(data: bytes) -> str:
+    return base64.b32encode(data).decode("ascii").rstrip("=").lower()
 
 
 def reply_subject(subject: str | None, *, replying: bool, default: str) -> str:

@@ -41,10 +41,13 @@ def read_inbound_email(
     max_bytes: int = DEFAULT_MAX_BYTES,
     languages: tuple[str, ...] = DEFAULT_LANGUAGES,
     subject_window: dt.timedelta = DEFAULT_SUBJECT_WINDOW,
+    trusted_authserv_ids: Sequence[str] = (),
 ) -> InboundEmail:
     """Parse a raw e-mail sent to `mailbox` and check it against mail loops.
 
-    Pure and synchronous (CPU work: run it in a worker thread for large messages). Raises `EmailParseError`
+    `trusted_authserv_ids` name the receiving servers whose Authentication-Results say whether the sender is
+    authenticated (`channels.email.authentication`). Pure and synchronous (CPU work: run it in a worker thread
+    for large messages). Raises `EmailParseError`
     when the bytes are not an e-mail, or when a message that should be answered has no sender or no content.
     """
     mime = read_mime(raw, max_bytes=max_bytes)
@@ -57,6 +60,7 @@ def read_inbound_email(
             envelope_recipients=envelope_recipients,
             languages=languages,
             subject_window=subject_window,
+            trusted_authserv_ids=trusted_authserv_ids,
         )
     except EmailParseError:
         if reason is None:

@@ -8,7 +8,10 @@ quoted history and signature; the whole body when nothing is left; the subject w
 the Message-ID (without brackets), or, when a message has none, a hash of its origin headers and body, so
 that the same message delivered twice is still recognised. `thread_keys` (to look up) and `record_keys`
 (to record) come from `channels.email.threads`. `metadata` keeps the Message-ID, In-Reply-To, References,
-Date, Reply-To and Cc headers, the body format and the whole body text when quotes were cut (`full_text`).
+Date, Reply-To and Cc headers, the body format and the whole body text when quotes were cut (`full_text`),
+and whether the sender is authenticated: `sender_verified` ("true" or "false") and `sender_verification`
+(why), the verdict of the receiving servers named in `trusted_authserv_ids` (`channels.email.authentication`).
+Only an authenticated message is threaded by its headers or its subject (`channels.email.threads`).
 Broken encodings never raise: unknown charsets and bad bytes are decoded with replacement.
 """
 
@@ -24,6 +27,7 @@ from email.parser import BytesParser
 
 from channels.base import ChannelError
 from channels.email.addresses import SupportMailbox, base_address, normalise_address
+from channels.email.authentication import sender_verdict
 from channels.email.bodies import DEFAULT_LANGUAGES, html_to_text, new_text, tidy
 from channels.email.mime import addresses, attachments, body_parts, header, headers, part_text
 from channels.email.threads import DEFAULT_SUBJECT_WINDOW, lookup_keys, message_ids, record_keys
@@ -65,11 +69,18 @@ def parse_email(
     max_bytes: int = DEFAULT_MAX_BYTES,
     languages: tuple[str, ...] = DEFAULT_LANGUAGES,
     subject_window: dt.timedelta = DEFAULT_SUBJECT_WINDOW,
+    trusted_authserv_ids: Sequence[str] = (),
 ) -> InboundMessage:
     """The `InboundMessage` of a raw e-mail sent to `mailbox`; `EmailParseError` when it cannot be one."""
     mime = read_mime(raw, max_bytes=max_bytes)
     return message_from_mime(
-        mime, raw, mailbox, envelope_recipients=envelope_recipients, languages=languages, subject_window=subject_window
+        mime,
+        raw,
+        mailbox,
+        envelope_recipients=envelope_recipients,
+        languages=languages,
+        subject_window=subject_window,
+        trusted_authserv_ids=trusted_authserv_ids,
     )
 
 
@@ -81,6 +92,7 @@ def message_from_mime(
     envelope_recipients: Sequence[str] = (),
     languages: tuple[str, ...] = DEFAULT_LANGUAGES,
     subject_window: dt.timedelta = DEFAULT_SUBJECT_WINDOW,
+    trusted_authserv_ids: Sequence[str] = (),
 ) -> InboundMessage:
     """Like `parse_email`, for a message already read with `read_mime` (`raw` is still needed for its hash)."""
     senders = addresses(mime, "From")
@@ -97,7 +109,8 @@ def message_from_mime(
     references = message_ids(" ".join(headers(mime, "References")))
     full, fresh, source = _body_text(mime, languages)
     text = fresh or full or (subject or "")
-    metadata: dict[str, str] = {"format": source}
+    trust = sender_verdict(mime, [address for _, address in senders], trusted_authserv_ids)
+    metadata: dict[str, str] = {"format": source, **trust.metadata()}
     if len(full) > MAX_TEXT_CHARS or len(text) > MAX_TEXT_CHARS:
         metadata["truncated"] = "true"  # only the first MAX_TEXT_CHARS characters were read
         if len(text) >= MAX_TEXT_CHARS:
@@ -138,8 +151,9 @@ def message_from_mime(
             references=references,
             domains=mailbox.domains,
             window=subject_window,
+            authenticated=trust.verified,
         ),
-        record_keys=record_keys(sender=sender, subject=subject, message_id=own_id),
+        record_keys=record_keys(sender=sender, subject=subject, message_id=own_id, authenticated=trust.verified),
         attachments=files,
         metadata=metadata,
     )

@@ -1,7 +1,8 @@
 """`EmailChannel`: replies delivered through an SMTP relay with aiosmtplib.
 
-Every reply gets a Message-ID derived from its outbox key (`<frontdesk.{message_id}@{domain}>`), so a reply
-sent again after a crash carries the same Message-ID and mail clients show it once. SMTP cannot be asked
+Every reply gets a Message-ID derived from its outbox key with the install's secret (HMAC-SHA256, base32, at
+the support domain), so a reply sent again after a crash carries the same Message-ID and mail clients show
+it once, while no one outside can tell or guess the Message-IDs of our other replies. SMTP cannot be asked
 whether it took a message, so `find_delivered` always answers None and relies on that.
 
 Errors become `DeliveryError`s: a refused connection, a timeout, any 4xx answer and problems of our own
@@ -75,6 +76,7 @@ class SmtpSettings:
 class EmailChannel:
     """The `email` channel: sends replies from `mailbox` through the relay in `smtp`.
 
+    `message_id_secret` (16+ bytes, kept across restarts) makes the Message-IDs unguessable and stable.
     `OutboundMessage.sender` picks the From address when it is one of ours (the address the customer wrote
     to); `metadata["reply_to"]` sets the per-conversation Reply-To address (`threads.reply_address`).
     """
@@ -84,11 +86,14 @@ class EmailChannel:
         smtp: SmtpSettings,
         mailbox: SupportMailbox,
         *,
+        message_id_secret: bytes,
         default_subject: str = "Your request",
         clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
+        outbound_message_id("check", mailbox.domain, message_id_secret)  # refuses a short secret now
         self.smtp = smtp
         self.mailbox = mailbox
+        self._message_id_secret = message_id_secret
         self.default_subject = default_subject
         self._clock = clock
 
@@ -98,7 +103,7 @@ class EmailChannel:
 
     def message_id_for(self, message: OutboundMessage) -> str:
         """The Message-ID (without brackets) that `message` carries, on every attempt."""
-        return outbound_message_id(message.message_id, self.mailbox.domain)
+        return outbound_message_id(message.message_id, self.mailbox.domain, self._message_id_secret)
 
     async def send(self, message: OutboundMessage) -> Delivery:
         """Send one reply; `DeliveryError` when the relay does not take it (see the module docstring)."""

@@ -9,16 +9,23 @@ Keys to LOOK UP (`lookup_keys`), tried by the inbox in this order, the first mat
    a colleague of the customer replying from another address joins the same conversation.
 2. **In-Reply-To** `email:msgid:<id>`, then 3. **References** (newest first): the Message-IDs the message
    answers. They match only a conversation of the same sender (`same_sender=True`), because a Message-ID is
-   not a secret: two people replying to the same newsletter both carry its id.
+   not a secret: two people replying to the same newsletter both carry its id, and customers forward our
+   mails. So even an authenticated sender cannot join another customer's conversation by its ids.
 4. **Subject** `email:subject:<sender>:<normalised subject>`: the same sender with the same subject, once
    `Re:`/`Fwd:`/`AW:`/`SV:`/`Antw:`... prefixes and `[ticket tags]` are gone and case and spaces are
    folded, within a window (7 days by default, `max_age`). This catches clients that drop the headers.
+
+Keys 2 to 4 name the sender by its From header, which anyone can write: they are only looked up when the
+sender is authenticated (`authenticated`, the verdict of `channels.email.authentication`). An
+unauthenticated message finds a conversation by its reply address alone, and otherwise starts a new one.
 
 Keys to RECORD (`record_keys`) on the conversation the message lands in: the message's own Message-ID
 (so a follow-up to one's own mail, or a Cc'd reply to it, threads) and its subject key. Ids a message merely
 refers to are not recorded: we never sent or stored them, and recording them would let a later message that
 refers to the same foreign mail (a newsletter) join this conversation. Our own replies record the key of
 their Message-ID when they are delivered (see `EmailChannel`), which is what a customer's reply refers to.
+An unauthenticated message records no key: its subject key would let a forger plant a conversation that the
+real customer's next mail with that subject joins (and its Message-ID is the forger's choice).
 """
 
 from __future__ import annotations
@@ -146,11 +153,13 @@ def lookup_keys(
     references: Iterable[str],
     domains: Iterable[str],
     window: dt.timedelta = DEFAULT_SUBJECT_WINDOW,
+    authenticated: bool = False,
 ) -> tuple[ThreadKey, ...]:
     """The keys to look a message's conversation up by, in the order the module docstring gives.
 
     `recipients` are all the addresses the message was delivered to (envelope, Delivered-To, X-Original-To,
     To, Cc); `in_reply_to` and `references` are bare Message-IDs in header order (oldest reference first).
+    Unless `authenticated` (the From address is verified), only reply-address keys are given.
     """
     keys: list[ThreadKey] = []
     our_domains = tuple(domains)
@@ -158,6 +167,8 @@ def lookup_keys(
         token = reply_token(address, our_domains)
         if token is not None:
             keys.append(reply_key(token))
+    if not authenticated:
+        return tuple({key.value: key for key in keys}.values())
     replied = list(in_reply_to)
     newest_first = [ref for ref in reversed(list(references)) if ref not in replied][:MAX_REFERENCES]
     keys.extend(message_id_key(ref) for ref in [*replied, *newest_first])
@@ -170,13 +181,18 @@ def lookup_keys(
     return tuple(unique.values())
 
 
-def record_keys(*, sender: str, subject: str | None, message_id: str | None) -> tuple[str, ...]:
-    """The key values the conversation records for this message: its own Message-ID and its subject key.
+def record_keys(
+    *, sender: str, subject: str | None, message_id: str | None, authenticated: bool = False
+) -> tuple[str, ...]:
+    """The key values the conversation records for this message: its own Message-ID and its subject key;
+    none unless `authenticated`.
 
     `message_id` is the bare Message-ID header value, None when the message had none (a made-up id could
     never be referred to).
     """
     values: list[str] = []
+    if not authenticated:
+        return ()
     if message_id:
         values.append(message_id_key(message_id).value)
     by_subject = subject_key(sender, subject)

@@ -8,6 +8,7 @@ from typing import Any
 
 from agent.sentiment import analyze_sentiment
 from frontdesk.conversations import Conversation, StoredMessage
+from frontdesk.sender_trust import with_unverified_line
 from knowledge.documents import Turn
 from routing import Ticket
 
@@ -58,9 +59,10 @@ def analysis(conversation: Conversation, messages: Sequence[StoredMessage], tick
 
 def summary(messages: Sequence[StoredMessage], ticket: Ticket | None, reason: str | None) -> str:
     """The ticket's summary, or (for a conversation escalated without one) what the customer asked first and
-    last and why it was handed over."""
+    last and why it was handed over; led by a warning when a customer message came from an unverified sender
+    (also when the ticket's summary was written before that message)."""
     if ticket is not None and ticket.summary.strip():
-        return ticket.summary
+        return with_unverified_line(ticket.summary, messages)
     asked = [m.text.strip() for m in messages if m.role == "customer" and m.text.strip()]
     if not asked:
         return ""
@@ -69,7 +71,7 @@ def summary(messages: Sequence[StoredMessage], ticket: Ticket | None, reason: st
         parts.append(f"Latest: {_clip(asked[-1])}")
     if reason:
         parts.append(f"Handed over: {reason}")
-    return "\n".join(parts)[:SUMMARY_CHARS]
+    return with_unverified_line("\n".join(parts)[:SUMMARY_CHARS], messages)
 
 
 def _clip(text: str, limit: int = 160) -> str:

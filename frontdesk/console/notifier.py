@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import formataddr
 
 import aiosmtplib
 import anyio
 
-from channels.email import SmtpSettings
+from channels.email import SmtpSettings, random_message_id
 from frontdesk.console.feed import ThreadSafeFeed
 from routing import EventKind, Router, RoutingError, RoutingEvent, Ticket
 
@@ -85,7 +85,7 @@ class OfferMailer:
         mail["From"] = formataddr((self.sender_name or "Frontdesk", self.sender))
         mail["To"] = formataddr((agent.name, agent.email))
         mail["Subject"] = f"New conversation for you: {ticket.channel}, {_reason(ticket)}"
-        mail["Message-ID"] = make_msgid(domain=self.sender.rsplit("@", 1)[-1])
+        mail["Message-ID"] = random_message_id(self.sender.rsplit("@", 1)[-1])
         mail["Auto-Submitted"] = "auto-generated"
         lines = [
             f"Hello {agent.name.split()[0]},",

@@ -4,11 +4,13 @@ messages and notes."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from frontdesk.console.notes import Note
 from frontdesk.conversations import StoredMessage
 from frontdesk.intake import utc
+from frontdesk.sender_trust import SenderTrust, conversation_trust, message_trust
 from routing import HumanAgent, Offer, QueueSnapshot, RoutingEvent, Ticket
 from routing.models import AgentLoad
 
@@ -143,7 +145,21 @@ def message_json(message: StoredMessage) -> JSON:
         "citations": citations,
         "event": details.get("event"),
         "created_at": when(message.created_at),
+        **_trust_json(message_trust(details) if message.role == "customer" else None),
     }
+
+
+def _trust_json(trust: SenderTrust | None) -> JSON:
+    """`sender_verified` (None when the channel says nothing) and `sender_verification` (why)."""
+    return {
+        "sender_verified": trust.verified if trust is not None else None,
+        "sender_verification": trust.reason if trust is not None else None,
+    }
+
+
+def sender_json(messages: Sequence[StoredMessage]) -> JSON:
+    """Whether the conversation's customer is authenticated: unverified when any of their messages is."""
+    return _trust_json(conversation_trust(messages))
 
 
 def note_json(note: Note) -> JSON:

@@ -4,6 +4,7 @@ relay outage delays them without losing them."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,9 @@ async def test_supervisors_get_an_email_with_topic_counts_channels_and_examples(
     mail = sink.received[0].mime
     assert mail["Subject"] == "[Frontdesk] Emerging issue: Card payments fail at checkout"
     assert mail["From"] == "Support alerts <alerts@support.example>" and mail["Auto-Submitted"] == "auto-generated"
+    ids = {m.mime["Message-ID"] for m in sink.received}
+    assert len(ids) == len(sink.received)  # random (secrets), no time or process id as make_msgid has
+    assert all(re.fullmatch(r"<[a-z2-7]{32}@support\.example>", i) for i in ids), ids
     text = mail.get_content()
     assert "Topic: payment_failed" in text
     assert "Since: 2026-11-30 09:00 UTC (detected 2026-11-30 09:25 UTC)" in text

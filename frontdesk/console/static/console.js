@@ -415,6 +415,7 @@
     $("conversation").hidden = false;
     $("f-channel").textContent = c.channel;
     $("f-customer").textContent = c.customer || "—";
+    renderSender(c);
     var intent = a.intent ? a.intent.name + (a.intent.confidence ? " (" + Math.round(a.intent.confidence * 100) + "%)" : "") : "not detected";
     $("f-intent").textContent = intent + (a.skill ? " · skill " + a.skill : "");
     $("f-sentiment").textContent = a.sentiment ? a.sentiment.label + (a.sentiment.frustration >= 0.5 ? ", frustrated" : "") : "—";
@@ -444,6 +445,20 @@
     setDisabled($("resolve-form"), !view.can_act);
   }
 
+  // Whether the channel authenticated the customer's address (e-mail: DMARC, DKIM or SPF of a trusted server).
+  function renderSender(c) {
+    var fact = $("f-sender-fact"), dd = $("f-sender");
+    clear(dd);
+    fact.hidden = c.sender_verified === null || c.sender_verified === undefined;
+    if (fact.hidden) return;
+    if (c.sender_verified) {
+      dd.appendChild(h("span", { class: "badge verified", text: "verified sender" }));
+    } else {
+      dd.appendChild(h("span", { class: "badge unverified", text: "unverified sender" }));
+    }
+    if (c.sender_verification) dd.appendChild(h("span", { class: "why", text: " " + c.sender_verification }));
+  }
+
   function setDisabled(form, disabled) {
     Array.prototype.forEach.call(form.elements, function (element) { element.disabled = disabled; });
   }
@@ -457,6 +472,9 @@
     var item = h("li", { class: message.role },
       h("span", { class: "role", text: who + " · " + new Date(message.created_at).toLocaleTimeString() }),
       document.createTextNode(message.text));
+    if (message.sender_verified === false) {
+      item.appendChild(h("span", { class: "badge unverified", title: message.sender_verification || "", text: "unverified sender" + (message.sender_verification ? ": " + message.sender_verification : "") }));
+    }
     if (message.original_text && message.original_text !== message.text) {
       item.appendChild(h("span", { class: "original", text: "Original (not redacted): " + message.original_text }));
     }

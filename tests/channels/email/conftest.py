@@ -14,6 +14,7 @@ from channels.email import SupportMailbox
 
 BuildMail = Callable[..., EmailMessage]
 MakeMail = Callable[..., bytes]
+TRUSTED_MX = "mx.northwind.example"  # the receiving server whose Authentication-Results the tests trust
 
 
 @pytest.fixture
@@ -35,8 +36,12 @@ def _build_mail(
     html: str | None = None,
     message_id: str | None = "<first.1@customer.example>",
     headers: dict[str, str] | None = None,
+    authenticated: bool = False,
 ) -> EmailMessage:
     mail = EmailMessage()
+    if authenticated:  # as our MX writes it on top: DMARC passed for the From domain
+        domain = sender.rpartition("@")[2].rstrip(">")
+        mail["Authentication-Results"] = f"{TRUSTED_MX}; dmarc=pass (p=reject) header.from={domain}"
     if sender:
         mail["From"] = sender
     mail["To"] = to
@@ -59,7 +64,7 @@ def _build_mail(
 @pytest.fixture
 def build_mail() -> BuildMail:
     """A message as a mail client writes it (stdlib email, policy.default): body, sender, to, subject, html,
-    message_id, headers."""
+    message_id, headers; with `authenticated`, as our MX (`TRUSTED_MX`) passes it on, DMARC passed."""
     return _build_mail
 
 

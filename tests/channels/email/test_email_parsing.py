@@ -10,6 +10,8 @@ import pytest
 from channels.base import ChannelError
 from channels.email import EmailParseError, SupportMailbox, parse_email
 
+TRUSTED_MX = "mx.northwind.example"  # as in conftest.py: the MX whose Authentication-Results we trust
+
 BuildMail = Callable[..., EmailMessage]
 MakeMail = Callable[..., bytes]
 
@@ -216,7 +218,11 @@ def test_missing_message_id_gets_a_stable_hash(make_mail: MakeMail, mailbox: Sup
     assert parse_email(relayed, mailbox).provider_message_id == first
     assert parse_email(raw.replace(b"\r\n", b"\n"), mailbox).provider_message_id == first
     assert parse_email(make_mail("Another question", message_id=None), mailbox).provider_message_id != first
-    assert parse_email(raw, mailbox).record_keys == ("email:subject:jane@customer.example:battery does not charge",)
+    assert parse_email(raw, mailbox).record_keys == ()  # an unauthenticated sender leaves no keys behind
+    signed = make_mail(message_id=None, authenticated=True)
+    assert parse_email(signed, mailbox, trusted_authserv_ids=[TRUSTED_MX]).record_keys == (
+        "email:subject:jane@customer.example:battery does not charge",
+    )
 
 
 def test_recipient_is_our_address(make_mail: MakeMail, mailbox: SupportMailbox) -> None:

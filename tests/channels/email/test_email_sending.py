@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import socket
 from collections.abc import AsyncIterator
@@ -19,12 +20,15 @@ from channels.email import (
     SupportMailbox,
     message_id_key,
     new_reply_token,
+    random_message_id,
     reply_address,
     reply_key,
 )
+from channels.email.composing import outbound_message_id
 from channels.messages import Link, OutboundMessage
 
 NOW = dt.datetime(2025, 3, 3, 11, 0, tzinfo=dt.UTC)
+SECRET = b"install-secret-of-the-tests-0123456789"
 
 
 def outbound(**overrides: object) -> OutboundMessage:
@@ -47,7 +51,7 @@ def outbound(**overrides: object) -> OutboundMessage:
 def channel_for(port: int, mailbox: SupportMailbox, **settings: object) -> EmailChannel:
     values: dict[str, object] = {"host": "127.0.0.1", "port": port, "security": "none", "timeout": 5, **settings}
     smtp = SmtpSettings(**values)  # type: ignore[arg-type]
-    return EmailChannel(smtp, mailbox, clock=lambda: NOW)
+    return EmailChannel(smtp, mailbox, message_id_secret=SECRET, clock=lambda: NOW)
 
 
 @pytest.fixture
@@ -71,15 +75,16 @@ async def test_an_agent_reply_arrives_with_threading_and_loop_headers(channel: E
     assert headers["From"] == "Northwind Support <support@northwind.example>"
     assert headers["To"] == "jane@customer.example"
     assert headers["Subject"] == "Re: Battery does not charge"
-    assert headers["Message-ID"] == "<frontdesk.out-42@northwind.example>"
+    message_id = outbound_message_id("out-42", "northwind.example", SECRET)
+    assert headers["Message-ID"] == f"<{message_id}>"
     assert headers["In-Reply-To"] == "<first.1@customer.example>"
     assert headers["References"] == "<first.1@customer.example>"
     assert headers["Reply-To"] == f"Northwind Support <support+{token}@northwind.example>"
     assert headers["Auto-Submitted"] == "auto-replied"
     assert headers["Date"] == "Mon, 03 Mar 2025 11:00:00 +0000"
     assert headers.get_content_type() == "multipart/alternative"
-    assert delivery.provider_message_ids == ("frontdesk.out-42@northwind.example",)
-    assert delivery.thread_keys == (message_id_key("frontdesk.out-42@northwind.example"), reply_key(token))
+    assert delivery.provider_message_ids == (message_id,)
+    assert delivery.thread_keys == (message_id_key(message_id), reply_key(token))
 
 
 async def test_both_parts_carry_the_text_and_the_sources(channel: EmailChannel, sink: SmtpSink) -> None:
@@ -110,13 +115,42 @@ async def test_the_message_id_is_the_same_on_every_attempt(channel: EmailChannel
     first = await channel.send(outbound())
     again = await channel.send(outbound())
     other = await channel.send(outbound(message_id="out-43"))
-    weird = await channel.send(outbound(message_id="id with spaces/<and>@"))
+    await channel.send(outbound(message_id="id with spaces/<and>@"))
     ids = [mail.mime["Message-ID"].strip() for mail in sink.received]
     assert ids[0] == ids[1] != ids[2]
     assert first.provider_message_ids == again.provider_message_ids
-    assert other.provider_message_ids == ("frontdesk.out-43@northwind.example",)
-    assert weird.provider_message_ids[0].startswith("frontdesk.h") and " " not in ids[3]
+    assert other.provider_message_ids == (outbound_message_id("out-43", "northwind.example", SECRET),)
+    assert " " not in ids[3] and "<and>" not in ids[3]
     assert await channel.find_delivered(outbound(), NOW) is None
+
+
+async def test_a_resend_after_a_restart_keeps_the_message_id(sink: SmtpSink, mailbox: SupportMailbox) -> None:
+    before = await channel_for(sink.port, mailbox).send(outbound())
+    after = await channel_for(sink.port, mailbox).send(outbound())  # a new process, the same install secret
+    assert before.provider_message_ids == after.provider_message_ids
+    assert sink.received[0].mime["Message-ID"] == sink.received[1].mime["Message-ID"]
+
+
+def test_message_ids_reveal_neither_the_outbox_key_nor_the_sequence() -> None:
+    keys = [f"out-{n}" for n in range(1, 201)]
+    ids = [outbound_message_id(key, "northwind.example", SECRET) for key in keys]
+    other_install = [outbound_message_id(key, "northwind.example", b"another-install-secret-987654") for key in keys]
+    locals_ = [message_id.partition("@")[0] for message_id in ids]
+    assert all(message_id.endswith("@northwind.example") for message_id in ids)
+    assert all(len(local) == 32 and local.isalnum() and local == local.lower() for local in locals_)  # 160 bits
+    assert not any(str(n) in local for n, local in enumerate(locals_, 1) if n > 99)  # no counter shows through
+    assert len(set(ids)) == len(ids) and not set(ids) & set(other_install)  # two installs never share an id
+    # Neighbouring outbox keys give unrelated ids: about half of the 160 bits differ (80 +- 6.3).
+    values = [int.from_bytes(base64.b32decode(local.upper())) for local in locals_]
+    assert min((a ^ b).bit_count() for a, b in zip(values, values[1:], strict=False)) > 40
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        outbound_message_id("out-1", "northwind.example", b"short")
+
+
+def test_one_off_message_ids_are_random() -> None:
+    ids = {random_message_id("northwind.example") for _ in range(500)}
+    assert len(ids) == 500
+    assert all(i.startswith("<") and i.endswith("@northwind.example>") and len(i) == 52 for i in ids)
 
 
 async def test_a_human_reply_is_not_auto_submitted(channel: EmailChannel, sink: SmtpSink) -> None:
@@ -205,7 +239,7 @@ async def silent_port() -> AsyncIterator[int]:
 async def test_a_silent_server_times_out_retryably(silent_port: int, mailbox: SupportMailbox) -> None:
     smtp = SmtpSettings(host="127.0.0.1", port=silent_port, security="none", timeout=0.3)
     with pytest.raises(DeliveryError) as caught:
-        await EmailChannel(smtp, mailbox).send(outbound())
+        await EmailChannel(smtp, mailbox, message_id_secret=SECRET).send(outbound())
     assert caught.value.retryable and caught.value.code in {"timeout", "connect"}
 
 

@@ -156,7 +156,7 @@ async def test_our_own_reply_sent_to_ourselves_over_starttls_is_never_answered(
         reply = OutboundMessage(
             message_id="r1", conversation_id="c1", channel="email", recipient="help@northwind.example", text="Hi"
         )
-        await EmailChannel(smtp, mailbox).send(reply)
+        await EmailChannel(smtp, mailbox, message_id_secret=b"a-secret-of-this-test-only").send(reply)
     [(raw, _, _)] = store.received
     inbound = read_inbound_email(raw, mailbox)
     assert inbound.ignore_reason == "own address: support@northwind.example"

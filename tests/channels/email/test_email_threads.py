@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 
 import pytest
@@ -13,13 +14,22 @@ from channels.email import (
     message_id_key,
     new_reply_token,
     normalise_subject,
-    parse_email,
     reply_address,
     reply_key,
 )
+from channels.email import parse_email as parse_untrusting
 from channels.messages import InboundMessage, ThreadKey
 
 MakeMail = Callable[..., bytes]
+TRUSTED_MX = "mx.northwind.example"  # as in conftest.py
+# Most tests here are about how an authenticated sender's mail threads: our MX vouches for every sender.
+parse_email = functools.partial(parse_untrusting, trusted_authserv_ids=(TRUSTED_MX,))
+
+
+@pytest.fixture
+def make_mail(make_mail: MakeMail) -> MakeMail:
+    """The conftest's mail, authenticated by our MX unless `authenticated=False`."""
+    return functools.partial(make_mail, authenticated=True)
 
 
 class Conversations:
@@ -206,3 +216,96 @@ def test_no_subject_no_subject_key(make_mail: MakeMail, mailbox: SupportMailbox)
 def test_overlong_ids_are_hashed_to_fit() -> None:
     key = message_id_key("<" + "x" * 600 + "@example.com>")
     assert key.value.startswith("email:msgid:sha256:") and len(key.value) < 100
+
+
+def test_an_unauthenticated_sender_threads_only_by_the_reply_address(
+    make_mail: MakeMail, mailbox: SupportMailbox
+) -> None:
+    token = new_reply_token()
+    headers = {"In-Reply-To": "<ours.1@northwind.example>", "References": "<ours.0@northwind.example>"}
+    to_reply_address = make_mail(to=reply_address(mailbox.address, token), headers=headers, authenticated=False)
+    message = parse_email(to_reply_address, mailbox)
+    assert message.thread_keys == (reply_key(token),)
+    assert message.record_keys == ()
+    assert message.metadata["sender_verified"] == "false"
+    assert message.metadata["sender_verification"] == "no trusted Authentication-Results"
+    plain = parse_email(make_mail(headers=headers, authenticated=False), mailbox)
+    assert plain.thread_keys == () and plain.record_keys == ()
+
+
+def test_without_trusted_servers_no_one_is_authenticated(make_mail: MakeMail, mailbox: SupportMailbox) -> None:
+    headers = {"In-Reply-To": "<ours.1@northwind.example>"}
+    message = parse_untrusting(make_mail(headers=headers), mailbox)  # carries our MX's dmarc=pass: not trusted
+    assert message.metadata["sender_verified"] == "false"
+    assert message.thread_keys == ()
+    verified = parse_email(make_mail(headers=headers), mailbox)
+    assert verified.metadata["sender_verified"] == "true"
+    assert verified.metadata["sender_verification"] == f"dmarc=pass ({TRUSTED_MX})"
+    assert verified.thread_keys[0] == message_id_key("ours.1@northwind.example")
+
+
+def test_forged_from_with_the_right_references_starts_a_new_conversation(
+    make_mail: MakeMail, mailbox: SupportMailbox
+) -> None:
+    threads = Conversations()
+    first = threads.receive(parse_email(make_mail(subject="Order 1234"), mailbox))
+    ours = "k2m4q6s8u0w2y4a6c8e0g2i4k6m8o0q2@northwind.example"  # our reply, forwarded by Jane to a friend
+    threads.record(first, (message_id_key(ours).value,))
+    forged = make_mail(
+        "Please send the refund to my new account.",
+        subject="Re: Order 1234",
+        message_id="<forged.1@attacker.example>",
+        headers={"In-Reply-To": f"<{ours}>", "References": f"<first.1@customer.example> <{ours}>"},
+        authenticated=False,
+    )
+    message = parse_email(forged, mailbox)
+    assert message.sender == "jane@customer.example"
+    assert message.metadata["sender_verified"] == "false"
+    attacker = threads.receive(message)
+    assert attacker != first
+    # The forgery left nothing behind that Jane's next mail with the same subject could land in.
+    again = make_mail("Any news?", subject="Re: Order 1234", message_id="<j3@customer.example>")
+    assert threads.receive(parse_email(again, mailbox)) == first
+    # Jane herself, authenticated, with the same headers joins her conversation.
+    jane = make_mail(
+        "Still waiting.",
+        subject="Re: Order 1234",
+        message_id="<j2@customer.example>",
+        headers={"In-Reply-To": f"<{ours}>", "References": f"<{ours}>"},
+    )
+    assert threads.receive(parse_email(jane, mailbox)) == first
+
+
+def test_an_authenticated_stranger_cannot_join_by_another_customers_ids(
+    make_mail: MakeMail, mailbox: SupportMailbox
+) -> None:
+    threads = Conversations()
+    first = threads.receive(parse_email(make_mail(subject="Order 1234"), mailbox))
+    ours = "z2m4q6s8u0w2y4a6c8e0g2i4k6m8o0q2@northwind.example"
+    threads.record(first, (message_id_key(ours).value,))
+    stranger = make_mail(
+        "Me too!",
+        sender="mallory@other.example",
+        subject="Re: Order 1234",
+        message_id="<m1@other.example>",
+        headers={"In-Reply-To": f"<{ours}>", "References": f"<{ours}>"},
+    )
+    message = parse_email(stranger, mailbox)
+    assert message.metadata["sender_verified"] == "true"  # DMARC passed for other.example
+    assert threads.receive(message) != first
+
+
+def test_the_reply_address_joins_whoever_writes(make_mail: MakeMail, mailbox: SupportMailbox) -> None:
+    threads = Conversations()
+    first = threads.receive(parse_email(make_mail(subject="Order 1234"), mailbox))
+    token = new_reply_token()
+    threads.record(first, (reply_key(token).value,))
+    colleague = make_mail(
+        "I am Jane's colleague; here is the invoice.",
+        sender="sam@customer.example",
+        to=reply_address(mailbox.address, token),
+        subject="Something else",
+        message_id="<s1@customer.example>",
+        authenticated=False,
+    )
+    assert threads.receive(parse_email(colleague, mailbox)) == first

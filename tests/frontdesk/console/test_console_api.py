@@ -278,3 +278,37 @@ def test_a_web_chat_visitor_sees_the_reply_and_never_the_note(console: ConsoleHa
     assert shown[0]["text"] == "Hello, Ana here!"
     assert note not in str(history()), "the visitor never sees an internal note"
     assert all(note not in e.message.text for e in console.runtime.outbox.entries(conversation_id=conversation))
+
+
+def test_an_unverified_email_sender_is_shown_and_named_in_the_summary(console: ConsoleHarness) -> None:
+    """A mail whose From address no trusted server authenticated: a badge in the view, a line in the summary."""
+    from channels.messages import InboundMessage
+
+    console.add_agent("sue", role=Role.SUPERVISOR)
+    sue = console.sign_in("sue")
+    reason = "no trusted Authentication-Results"
+    forged = InboundMessage(
+        channel="email",
+        sender="jane@customer.example",
+        text=HUMAN,
+        subject="Refund",
+        provider_message_id="forged.1@attacker.example",
+        metadata={"sender_verified": "false", "sender_verification": reason},
+    )
+    portal = console.client.portal
+    assert portal is not None
+    receipt = portal.call(console.runtime.inbox.receive, forged)
+    ticket = wait_for("a ticket", lambda: console.router.ticket_for(receipt.conversation_id), timeout=15)
+    assert ticket.summary.startswith(f"Unverified sender: the address is not authenticated ({reason}).")
+    view = sue.get(f"/conversations/{receipt.conversation_id}").json()
+    assert view["conversation"]["sender_verified"] is False
+    assert view["conversation"]["sender_verification"] == reason
+    [customer] = [m for m in view["messages"] if m["role"] == "customer"]
+    assert customer["sender_verified"] is False and customer["sender_verification"] == reason
+    assert view["summary"].startswith("Unverified sender")
+    assert all(m["sender_verified"] is None for m in view["messages"] if m["role"] != "customer")
+    # A channel that says nothing about its senders (the API chat here) shows nothing.
+    answered = console.client.post("/v1/conversations/c-plain/messages", json={"text": "How long do refunds take?"})
+    assert answered.status_code == 200
+    plain = sue.get("/conversations/c-plain")
+    assert plain.status_code == 200 and plain.json()["conversation"]["sender_verified"] is None

@@ -3,6 +3,7 @@ relay that is down never slows routing down. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -78,6 +79,7 @@ async def test_an_offer_is_mailed_to_the_agent(engine: sa.Engine) -> None:
     [mail] = sink.received
     assert mail.rcpt_tos == ["ana@support.example"] and mail.mail_from == "support@shop.example"
     assert mail.mime["Subject"] == "New conversation for you: webchat, customer asked for human"
+    assert re.fullmatch(r"<[a-z2-7]{32}@shop\.example>", mail.mime["Message-ID"])  # random, from `secrets`
     body = mail.mime.get_body(preferencelist=("plain",))
     assert body is not None
     text = body.get_content()
