@@ -19,6 +19,7 @@ from frontdesk.api import console_deps
 from frontdesk.api import conversations as conversation_routes
 from frontdesk.api import gaps as gap_routes
 from frontdesk.api import knowledge as knowledge_routes
+from frontdesk.api import openapi as openapi_doc
 from frontdesk.api import webchat as webchat_routes
 from frontdesk.channel_setup import install_channels, start_channels
 from frontdesk.runtime import Runtime, build_runtime, ingest_demo_if_empty
@@ -111,6 +112,7 @@ def create_app(
     app.include_router(alert_routes.router)
     app.include_router(analytics_routes.router)
     app.include_router(gap_routes.router)
+    openapi_doc.document_errors(app)
     return app
 
 

@@ -152,3 +152,11 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., RunningService]]:
     yield start
     for running in started:
         stop(running)
+
+
+@pytest.fixture(scope="session")
+def fuzzed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """A service of its own for the schema-driven run, whose random uploads must not reach `service`."""
+    running = launch(tmp_path_factory.mktemp("fuzzed"))
+    yield running
+    stop(running)
