@@ -196,7 +196,10 @@ class FetchGuard:
         A host that resolves to any refused address is refused as a whole. A failed lookup raises `OSError`.
         """
         shown = host.strip("[]")
-        resolved = [ipaddress.ip_address(a.split("%", 1)[0]) for a in self.resolver(shown)]
+        try:  # a canonical address literal needs no lookup; any other spelling (127.1, 0x7f.1) is resolved
+            resolved: list[IPAddress] = [ipaddress.ip_address(shown)]
+        except ValueError:
+            resolved = [ipaddress.ip_address(a.split("%", 1)[0]) for a in self.resolver(shown)]
         if not resolved:
             msg = f"{shown} resolves to no address"
             raise OSError(msg)
