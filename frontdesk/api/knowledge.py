@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import anyio
+import httpx
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
 from pydantic import BaseModel, Field, field_validator
 
@@ -149,6 +150,11 @@ class UrlIngestRequest(BaseModel):
             if not url.startswith(("http://", "https://")):
                 msg = f"only http(s) URLs can be ingested over the API, got {url!r}"
                 raise ValueError(msg)
+            try:
+                httpx.URL(url)
+            except httpx.InvalidURL as exc:
+                msg = f"{url!r} is not a valid URL ({exc})"
+                raise ValueError(msg) from exc
         return urls
 
 
@@ -256,7 +262,7 @@ async def ingest_urls(request: UrlIngestRequest, knowledge: KnowledgeDep, settin
     report = await anyio.to_thread.run_sync(run)
     if _all_refused(report):
         detail = {"message": "every source was refused (not a public address)", **IngestOut.of(report).model_dump()}
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
     return IngestOut.of(report)
 
 
