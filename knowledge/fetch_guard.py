@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -278,8 +279,12 @@ class GuardedBackend(httpcore.SyncBackend):
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport on a connection pool whose every connection goes through a `GuardedBackend`."""
 
-    def __init__(self, guard: FetchGuard, *, backend: GuardedBackend | None = None, verify: bool = True) -> None:
-        ssl_context = httpx.create_ssl_context(verify=verify, trust_env=False)
+    def __init__(
+        self, guard: FetchGuard, *, backend: GuardedBackend | None = None, verify: ssl.SSLContext | bool = True
+    ) -> None:
+        ssl_context = (
+            verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify, trust_env=False)
+        )
         super().__init__(verify=ssl_context, trust_env=False)
         self._pool.close()
         # httpx has no public way to hand its pool a network backend; this is the pool it builds, plus ours.
@@ -291,16 +296,24 @@ class GuardedClient(httpx.Client):
 
     It never follows redirects itself (the caller checks each hop), ignores proxy variables from
     the environment (a proxy would resolve the host out of the guard's sight) and refuses any
-    other transport.
+    other transport. `verify` (True, or an `ssl.SSLContext` with other trusted roots) checks certificates
+    against the URL's host name, which is also sent as SNI, although the socket goes to a checked address.
     """
 
-    def __init__(self, guard: FetchGuard, *, backend: GuardedBackend | None = None, **kwargs: object) -> None:
+    def __init__(
+        self,
+        guard: FetchGuard,
+        *,
+        backend: GuardedBackend | None = None,
+        verify: ssl.SSLContext | bool = True,
+        **kwargs: object,
+    ) -> None:
         for name in ("transport", "mounts", "proxy", "trust_env", "follow_redirects"):
             if name in kwargs:
                 msg = f"GuardedClient sets {name} itself; got {name}={kwargs[name]!r}"
                 raise ValueError(msg)
         super().__init__(
-            transport=GuardedTransport(guard, backend=backend),
+            transport=GuardedTransport(guard, backend=backend, verify=verify),
             trust_env=False,
             follow_redirects=False,
             **kwargs,  # type: ignore[arg-type]

@@ -7,14 +7,21 @@ address instead of connecting. The web pages themselves come from a real HTTP se
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
+import ssl
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpcore
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
 from frontdesk.settings import Settings
@@ -41,11 +48,16 @@ class Server:
 
     port: int
     routes: dict[str, tuple[int, dict[str, str], bytes]]
+    http: ThreadingHTTPServer
     requests: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def paths(self) -> list[str]:
         return [path for path, _ in self.requests]
+
+    def wrap(self, context: ssl.SSLContext) -> None:
+        """Serve HTTPS from now on (the next accepted connection is TLS)."""
+        self.http.socket = context.wrap_socket(self.http.socket, server_side=True)
 
 
 @pytest.fixture
@@ -68,7 +80,7 @@ def server() -> Iterator[Server]:
             return
 
     http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    holder["server"] = Server(port=http.server_address[1], routes={})
+    holder["server"] = Server(port=http.server_address[1], routes={}, http=http)
     thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -391,3 +403,72 @@ def test_the_guarded_client_cannot_be_given_another_transport_or_proxy() -> None
     for option in ("transport", "mounts", "proxy", "trust_env", "follow_redirects"):
         with pytest.raises(ValueError, match=f"sets {option} itself"):
             GuardedClient(FetchGuard(), **{option: None})
+
+
+# -- TLS: the socket goes to the checked address, the certificate is checked against the host name ----------
+
+
+def _tls_files(tmp_path: Path, name: str) -> tuple[Path, Path, Path]:
+    """A throwaway CA, and a certificate and key for `name` signed by it (PEM files)."""
+    now = dt.datetime.now(dt.UTC)
+
+    def build(
+        subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name | None, ca_key: ec.EllipticCurvePrivateKey
+    ) -> x509.Certificate:
+        ca = issuer is None
+        own = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(own)
+            .issuer_name(issuer or own)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if ca:
+            builder = builder.add_extension(
+                x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
+            ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        else:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False)
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+            )
+        return builder.sign(ca_key, hashes.SHA256())
+
+    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = build("Frontdesk test CA", ca_key, None, ca_key)
+    leaf = build(name, leaf_key, ca.subject, ca_key)
+    ca_file, cert_file, key_file = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return ca_file, cert_file, key_file
+
+
+def test_tls_checks_the_certificate_against_the_host_name(server: Server, tmp_path: Path) -> None:
+    server.routes["/help"] = (200, {}, b"Help\n\nWe answer within a day.\n")
+    ca_file, cert_file, key_file = _tls_files(tmp_path, "docs.example.test")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_file, key_file)
+    names: list[str | None] = []
+    server_context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment,func-returns-value]
+    server.wrap(server_context)
+    client_context = ssl.create_default_context(cafile=str(ca_file))
+    resolver = Resolver({"docs.example.test": [["127.0.0.1"]]})
+    guard = FetchGuard(AllowedHosts.parse("docs.example.test,127.0.0.1"), resolver=resolver)
+    with GuardedClient(guard, verify=client_context, timeout=5) as client:
+        [doc] = fetch_url(f"https://docs.example.test:{server.port}/help", client=client)
+        by_address = only_error(list(iter_url_documents(f"https://127.0.0.1:{server.port}/help", client=client)))
+    assert doc.title == "Help"
+    assert names[0] == "docs.example.test"
+    assert by_address.reason.startswith("cannot connect") and "CERTIFICATE_VERIFY_FAILED" in by_address.reason, (
+        by_address
+    )
+    assert server.paths == ["/help"]
