@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, NoReturn
 
-import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -24,6 +23,7 @@ from knowledge.base import IngestProgress
 from knowledge.documents import MetadataValue
 from knowledge.embeddings import SentenceTransformerEmbedder
 from knowledge.errors import KnowledgeError
+from knowledge.web import make_http_client
 
 app = typer.Typer(help="Frontdesk: self-hosted AI customer support.", no_args_is_help=True, add_completion=False)
 documents_app = typer.Typer(help="List and delete knowledge-base documents.", no_args_is_help=True)
@@ -111,7 +111,7 @@ def ingest(
     runtime = _runtime()
     settings = runtime.settings
     with (
-        httpx.Client(timeout=settings.http_timeout, follow_redirects=True) as client,
+        make_http_client(timeout=settings.http_timeout, guard=settings.ingest_guard()) as client,
         Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from channels.email import SmtpSettings
+    from knowledge.fetch_guard import FetchGuard
 
 MIN_TOKEN_LENGTH = 32
 _PLACEHOLDERS = {"changeme", "change-me", "changethis", "secret", "your-api-key", "xxx", "todo", "placeholder"}
@@ -66,6 +67,13 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
     http_timeout: float = Field(default=20.0, gt=0, description="Seconds allowed for fetching a URL to ingest.")
+    ingest_allowed_hosts: str = Field(
+        default="",
+        description=(
+            "Comma-separated host names and CIDR ranges URL ingestion may fetch although they are not public "
+            "(an intranet wiki: wiki.intranet,10.2.0.0/16); empty = public hosts only."
+        ),
+    )
     max_upload_bytes: int = Field(default=20_000_000, ge=1)
     # Web chat.
     webchat_secret: SecretStr | None = Field(
@@ -236,6 +244,18 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return level
 
+    @field_validator("ingest_allowed_hosts")
+    @classmethod
+    def _allowed_hosts(cls, value: str) -> str:
+        from knowledge.fetch_guard import AllowedHosts
+
+        try:
+            AllowedHosts.parse(value)
+        except ValueError as exc:
+            msg = f"FRONTDESK_INGEST_ALLOWED_HOSTS: {exc}"
+            raise ValueError(msg) from exc
+        return value
+
     @model_validator(mode="after")
     def _hours(self) -> Settings:
         from frontdesk.hours import BusinessHours
@@ -304,6 +324,12 @@ class Settings(BaseSettings):
             password=self.smtp_password.get_secret_value() if self.smtp_password else None,
             timeout=self.smtp_timeout,
         )
+
+    def ingest_guard(self) -> FetchGuard:
+        """What URL ingestion may fetch: public hosts, and the hosts and ranges of `ingest_allowed_hosts`."""
+        from knowledge.fetch_guard import AllowedHosts, FetchGuard
+
+        return FetchGuard(AllowedHosts.parse(self.ingest_allowed_hosts))
 
     @property
     def alert_webhook_url_list(self) -> tuple[str, ...]:

@@ -2,6 +2,8 @@
 
 Each page becomes a `Document` whose id is the URL it was fetched from and whose `url` is the
 page's canonical URL (else the URL after redirects). Failures are `DocumentLoadError`s naming the URL.
+Every fetch goes through a `GuardedClient` (`knowledge.fetch_guard`): each redirect hop and each
+sitemap location is checked, and addresses that are not public are refused unless allowed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import httpx
 
 from knowledge.documents import Document
 from knowledge.errors import DocumentLoadError, KnowledgeError, UnsupportedSourceError
+from knowledge.fetch_guard import REFUSED_PREFIX, FetchGuard, FetchRefusedError, GuardedClient
 from knowledge.loaders import SourceResult, decode_text, parse_html, parse_markdown, parse_pdf, parse_text
 
 USER_AGENT = "Frontdesk/0.1"
@@ -25,6 +28,7 @@ DEFAULT_TIMEOUT = 20.0
 MAX_BYTES = 20_000_000
 MAX_SITEMAPS = 50
 MAX_PAGES = 5_000
+MAX_REDIRECTS = 10
 
 _ACCEPT = (
     "text/html, application/xhtml+xml, text/markdown, text/plain, application/pdf, "
@@ -45,13 +49,15 @@ class _Response:
     body: bytes
 
 
-def make_http_client(*, timeout: float = DEFAULT_TIMEOUT, trust_env: bool = True) -> httpx.Client:
-    """An HTTP client for ingestion: Frontdesk's User-Agent, redirects followed, a timeout on every step."""
-    return httpx.Client(
+def make_http_client(*, timeout: float = DEFAULT_TIMEOUT, guard: FetchGuard | None = None) -> GuardedClient:
+    """An HTTP client for ingestion: Frontdesk's User-Agent, a timeout on every step, and `guard` on every connection.
+
+    Without `guard`, only public hosts are reachable.
+    """
+    return GuardedClient(
+        guard or FetchGuard(),
         headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT},
-        follow_redirects=True,
         timeout=timeout,
-        trust_env=trust_env,
     )
 
 
@@ -67,28 +73,56 @@ def check_url(url: str) -> str:
     return url
 
 
-def _fetch(url: str, client: httpx.Client, max_bytes: int) -> _Response:
-    check_url(url)
+def _guarded(client: httpx.Client) -> GuardedClient:
+    if not isinstance(client, GuardedClient):
+        msg = (
+            f"URL ingestion needs a GuardedClient (knowledge.web.make_http_client), got {type(client).__name__}: "
+            "a plain client would fetch internal addresses"
+        )
+        raise TypeError(msg)
+    return client
+
+
+def _fetch(url: str, client: httpx.Client, max_bytes: int, max_redirects: int = MAX_REDIRECTS) -> _Response:
+    guarded = _guarded(client)
     headers: dict[str, str] = {}
     if client.headers.get("user-agent", "").startswith("python-httpx/"):
         headers = {"User-Agent": USER_AGENT, "Accept": _ACCEPT}
+    current, hops = url, 0
     try:
-        with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
-            if not response.is_success:
-                raise DocumentLoadError(url, f"HTTP {response.status_code}")
-            body = bytearray()
-            for piece in response.iter_bytes():
-                body += piece
-                if len(body) > max_bytes:
-                    raise DocumentLoadError(url, f"the response is larger than {max_bytes} bytes")
-            content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            return _Response(url, str(response.url), content_type, response.charset_encoding, bytes(body))
+        while True:
+            check_url(current)
+            guarded.guard.check_url(current)
+            with client.stream("GET", current, headers=headers, follow_redirects=False) as response:
+                if response.next_request is not None:
+                    hops += 1
+                    if hops > max_redirects:
+                        raise DocumentLoadError(url, "too many redirects")
+                    current = str(response.next_request.url)
+                    continue
+                if not response.is_success:
+                    raise DocumentLoadError(url, f"HTTP {response.status_code}")
+                body = bytearray()
+                for piece in response.iter_bytes():
+                    body += piece
+                    if len(body) > max_bytes:
+                        raise DocumentLoadError(url, f"the response is larger than {max_bytes} bytes")
+                content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+                return _Response(url, str(response.url), content_type, response.charset_encoding, bytes(body))
+    except FetchRefusedError as exc:
+        where = f" (redirected to {current})" if hops else ""
+        hint = f"; {exc.hint}" if exc.hint else ""
+        raise DocumentLoadError(url, f"{REFUSED_PREFIX}{exc.reason}{where}{hint}") from exc
+    except UnsupportedSourceError as exc:
+        if not hops:
+            raise
+        raise DocumentLoadError(url, f"redirected to an unsupported URL ({exc})") from exc
+    except httpx.InvalidURL as exc:
+        raise DocumentLoadError(url, f"not a valid URL{f' (redirected to {current})' if hops else ''}: {exc}") from exc
     except httpx.TimeoutException as exc:
         raise DocumentLoadError(url, f"timed out ({type(exc).__name__})") from exc
     except httpx.ConnectError as exc:
         raise DocumentLoadError(url, f"cannot connect ({exc})") from exc
-    except httpx.TooManyRedirects as exc:
-        raise DocumentLoadError(url, "too many redirects") from exc
     except httpx.HTTPError as exc:
         raise DocumentLoadError(url, f"the request failed ({type(exc).__name__}: {exc})") from exc
 
@@ -224,17 +258,19 @@ def iter_url_documents(
     url: str,
     *,
     client: httpx.Client | None = None,
+    guard: FetchGuard | None = None,
     max_bytes: int = MAX_BYTES,
     max_pages: int = MAX_PAGES,
     max_sitemaps: int = MAX_SITEMAPS,
 ) -> Iterator[SourceResult]:
     """One result per page: the page at `url`, or each page its sitemap (or sitemap index) lists.
 
-    A page that fails is a result with an `error`; the other pages still come. Without `client`,
-    one is made with `make_http_client` and closed when the iteration ends.
+    A page that fails (or that the guard refuses) is a result with an `error`; the other pages still
+    come. `client` must be a `GuardedClient`; without it, one is made with `make_http_client(guard=guard)`
+    and closed when the iteration ends.
     """
     if client is None:
-        with make_http_client() as own_client:
+        with make_http_client(guard=guard) as own_client:
             yield from iter_url_documents(
                 url, client=own_client, max_bytes=max_bytes, max_pages=max_pages, max_sitemaps=max_sitemaps
             )

@@ -19,7 +19,9 @@ from knowledge.base import IngestReport
 from knowledge.catalog import DocumentInfo
 from knowledge.documents import Chunk, MetadataValue, Passage, Turn
 from knowledge.errors import DocumentNotFoundError
+from knowledge.fetch_guard import is_refusal
 from knowledge.loaders import LOADERS
+from knowledge.web import make_http_client
 
 router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
 # Search is open (it is what the help centre shows anyway); the catalogue and every change need a key.
@@ -153,6 +155,11 @@ class UrlIngestRequest(BaseModel):
             if not url.startswith(("http://", "https://")):
                 msg = f"only http(s) URLs can be ingested over the API, got {url!r}"
                 raise ValueError(msg)
+            try:
+                httpx.URL(url)
+            except httpx.InvalidURL as exc:
+                msg = f"{url!r} is not a valid URL ({exc})"
+                raise ValueError(msg) from exc
         return urls
 
 
@@ -254,7 +261,17 @@ async def ingest_urls(request: UrlIngestRequest, knowledge: KnowledgeDep, settin
     """Ingest web pages or sitemaps by URL (re-ingesting a sitemap drops pages it no longer lists)."""
 
     def run() -> IngestReport:
-        with httpx.Client(timeout=settings.http_timeout, follow_redirects=True) as client:
+        with make_http_client(timeout=settings.http_timeout, guard=settings.ingest_guard()) as client:
             return knowledge.ingest(request.urls, prune=request.prune, http=client)
 
-    return IngestOut.of(await anyio.to_thread.run_sync(run))
+    report = await anyio.to_thread.run_sync(run)
+    if _all_refused(report):
+        detail = {"message": "every source was refused (not a public address)", **IngestOut.of(report).model_dump()}
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+    return IngestOut.of(report)
+
+
+def _all_refused(report: IngestReport) -> bool:
+    """Nothing came in, and every failure is the fetch guard's refusal."""
+    landed = report.added or report.updated or report.unchanged or report.deleted
+    return bool(report.failed) and not landed and all(is_refusal(f.reason) for f in report.failed)

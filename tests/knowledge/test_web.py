@@ -1,4 +1,8 @@
-"""Web sources against a real HTTP server on 127.0.0.1: pages, sitemaps, sitemap indexes and failures."""
+"""Web sources against a real HTTP server on 127.0.0.1: pages, sitemaps, sitemap indexes and failures.
+
+The server is on loopback, so the clients here allow 127.0.0.1 explicitly, as an operator allows an
+intranet wiki; what the guard refuses is tested in test_fetch_guard.py.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,11 @@ from reportlab.lib.units import cm
 from reportlab.pdfgen import canvas
 
 from knowledge.errors import DocumentLoadError, UnsupportedSourceError
+from knowledge.fetch_guard import AllowedHosts, FetchGuard, GuardedClient
 from knowledge.loaders import SourceResult, iter_source_documents
 from knowledge.web import USER_AGENT, check_url, fetch_url, iter_url_documents, make_http_client
+
+LOOPBACK_ALLOWED = FetchGuard(AllowedHosts.parse("127.0.0.1"))
 
 Route = tuple[int, str, bytes, dict[str, str]]
 
@@ -189,7 +196,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
-    with make_http_client(timeout=5.0, trust_env=False) as http:
+    with make_http_client(timeout=5.0, guard=LOOPBACK_ALLOWED) as http:
         yield http
 
 
@@ -284,7 +291,7 @@ def test_connection_refused(client: httpx.Client) -> None:
 
 
 def test_timeout(site: Site) -> None:
-    with make_http_client(timeout=0.3, trust_env=False) as slow_client, pytest.raises(DocumentLoadError) as info:
+    with make_http_client(timeout=0.3, guard=LOOPBACK_ALLOWED) as slow_client, pytest.raises(DocumentLoadError) as info:
         fetch_url(site.url("/slow"), client=slow_client)
     assert info.value.reason.startswith("timed out")
 
@@ -309,12 +316,18 @@ def test_only_http_urls(url: str, client: httpx.Client) -> None:
 
 def test_user_agent_is_frontdesk(site: Site, client: httpx.Client) -> None:
     fetch_url(site.url("/help/shipping"), client=client)
-    with httpx.Client(trust_env=False) as plain:
+    with GuardedClient(LOOPBACK_ALLOWED) as plain:
         fetch_url(site.url("/help/shipping"), client=plain)
-    with httpx.Client(trust_env=False, headers={"User-Agent": "AcmeBot/2"}) as custom:
+    with GuardedClient(LOOPBACK_ALLOWED, headers={"User-Agent": "AcmeBot/2"}) as custom:
         fetch_url(site.url("/help/shipping"), client=custom)
     assert site.user_agents == [USER_AGENT, USER_AGENT, "AcmeBot/2"]
     assert USER_AGENT == "Frontdesk/0.1"
+
+
+def test_a_plain_httpx_client_is_not_accepted(site: Site) -> None:
+    with httpx.Client(trust_env=False) as plain, pytest.raises(TypeError, match="GuardedClient"):
+        fetch_url(site.url("/help/shipping"), client=plain)
+    assert site.requests == []
 
 
 # -- sitemaps -------------------------------------------------------------------------------------
@@ -409,6 +422,10 @@ def test_iter_source_documents_with_urls(site: Site, client: httpx.Client) -> No
 
 
 def test_iter_source_documents_makes_its_own_client(site: Site) -> None:
-    [page] = iter_source_documents(site.url("/docs/notes.txt"))
+    [refused] = iter_source_documents(site.url("/docs/notes.txt"))  # its own client: public hosts only
+    assert isinstance(refused.error, DocumentLoadError)
+    assert refused.error.reason.startswith("refused: 127.0.0.1 is a loopback address")
+    assert site.requests == []
+    [page] = iter_url_documents(site.url("/docs/notes.txt"), guard=LOOPBACK_ALLOWED)
     assert page.error is None and [d.title for d in page.documents or []] == ["Release notes"]
     assert site.user_agents == [USER_AGENT]
