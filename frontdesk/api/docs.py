@@ -1,5 +1,6 @@
-"""The API docs at /docs: Swagger UI served from the installed `swagger-ui-bundle` package (no CDN), started
-by a script file of ours (no inline script), under the pages' Content-Security-Policy.
+"""The API docs at /docs: Swagger UI 5 served from the files the installed `fastapi-offline` package ships
+(no CDN; only its files are used), started by a script file of ours (no inline script), under the pages'
+Content-Security-Policy.
 
 The files are served from /docs/static/. When FRONTDESK_API_DOCS=false the app mounts none of this and
 serves no /openapi.json.
@@ -7,18 +8,27 @@ serves no /openapi.json.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse
-from swagger_ui_bundle import swagger_ui_path
 
 PAGE = Path(__file__).resolve().parents[1] / "api_docs"
-SWAGGER = Path(swagger_ui_path)
+
+def _swagger_folder() -> Path:
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or not spec.submodule_search_locations:
+        msg = "the package fastapi-offline is not installed: it ships Swagger UI's files for /docs"
+        raise RuntimeError(msg)
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+SWAGGER = _swagger_folder()
 FILES = {
     "swagger-ui.css": (SWAGGER, "text/css"),
     "swagger-ui-bundle.js": (SWAGGER, "text/javascript"),
-    "favicon-32x32.png": (SWAGGER, "image/png"),
+    "favicon.png": (SWAGGER, "image/png"),
     "docs.js": (PAGE, "text/javascript"),
 }
 
