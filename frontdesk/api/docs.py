@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse
 
 PAGE = Path(__file__).resolve().parents[1] / "api_docs"
 
+
 def _swagger_folder() -> Path:
     spec = importlib.util.find_spec("fastapi_offline")
     if spec is None or not spec.submodule_search_locations:

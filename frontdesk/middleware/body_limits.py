@@ -5,7 +5,8 @@ A declared Content-Length over the limit is answered 413 at once, before a byte 
 before the route, its authentication included, runs). A body that streams past the limit, or past the
 Content-Length it declared, is cut: the app's next `receive()` raises `BodyTooLarge` (an HTTPException with
 413 and the reason), and if the app answered anything else after that, the answer is replaced by the 413.
-Refusals close the connection, so the rest of the body is never read.
+Refusals, and any answer given before the whole body was read (a 401 of a route that checks the
+credential first), close the connection, so the rest of the body is never read.
 """
 
 from __future__ import annotations
@@ -80,13 +81,16 @@ def _declared_length(scope: Scope) -> tuple[int | None, str | None]:
 class _Guard:
     """One request's body counter, between the app and the server."""
 
-    def __init__(self, receive: Receive, send: Send, *, limit: int, declared: int | None, what: str) -> None:
+    def __init__(
+        self, receive: Receive, send: Send, *, limit: int, declared: int | None, chunked: bool, what: str
+    ) -> None:
         self._receive = receive
         self._send = send
         self.limit = limit
         self.declared = declared
         self.what = what
         self.received = 0
+        self.unread = chunked or bool(declared)
         self.refusal: str | None = None
         self.started = False
         self._swallow = False
@@ -97,6 +101,7 @@ class _Guard:
         message = await self._receive()
         if message["type"] == "http.request":
             self.received += len(message.get("body", b""))
+            self.unread = self.unread and bool(message.get("more_body", False))
             if self.received > self.limit:
                 self.refusal = _too_large(self.limit, self.what)
             elif self.declared is not None and self.received > self.declared:
@@ -113,10 +118,11 @@ class _Guard:
                 self._swallow = True
                 await self.refuse()
                 return
-            headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"connection"]
-            message = {**message, "headers": [*headers, (b"connection", b"close")]}
         if message["type"] == "http.response.start":
             self.started = True
+            if self.refusal is not None or self.unread:  # close rather than read (and drop) the rest of the body
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
         await self._send(message)
 
     async def refuse(self) -> None:
@@ -157,7 +163,8 @@ class BodyLimitMiddleware:
         if declared is not None and declared > limit:
             await _answer(send, 413, _too_large(limit, what))
             return
-        guard = _Guard(receive, send, limit=limit, declared=declared, what=what)
+        chunked = any(name.lower() == b"transfer-encoding" for name, _ in scope.get("headers", ()))
+        guard = _Guard(receive, send, limit=limit, declared=declared, chunked=chunked, what=what)
         try:
             await self.app(scope, guard.receive, guard.send)
         except Exception:
