@@ -309,7 +309,7 @@ def test_docs_off_and_mail_bounded_over_http_and_smtp(start_service: Callable[..
         smtp.ehlo("mx.customer.example")
         assert smtp.mail("dana@customer.example")[0] == 250  # no SIZE declared: DATA itself is counted
         assert smtp.rcpt("support@northwind.example")[0] == 250
-        code, _ = smtp.data(mail.as_bytes())
+        code, _ = smtp.data(mail.as_string())  # a str: smtplib sends it with CRLF line ends
         assert code == 552
     assert stored_messages(service) == before
     with smtplib.SMTP("127.0.0.1", smtp_port, timeout=20) as smtp:
