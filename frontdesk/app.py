@@ -15,13 +15,14 @@ from frontdesk import __version__, db
 from frontdesk.api import alerts as alert_routes
 from frontdesk.api import analytics as analytics_routes
 from frontdesk.api import console as console_routes
-from frontdesk.api import console_deps
+from frontdesk.api import console_deps, docs
 from frontdesk.api import conversations as conversation_routes
 from frontdesk.api import gaps as gap_routes
 from frontdesk.api import knowledge as knowledge_routes
 from frontdesk.api import openapi as openapi_doc
 from frontdesk.api import webchat as webchat_routes
 from frontdesk.channel_setup import install_channels, start_channels
+from frontdesk.middleware import install_edge
 from frontdesk.runtime import Runtime, build_runtime, ingest_demo_if_empty
 from frontdesk.settings import Settings, get_settings
 from knowledge.embeddings import Embedder
@@ -60,12 +61,17 @@ def create_app(
             if own:
                 current.close()
 
+    configured = settings or (runtime.settings if runtime is not None else get_settings())
     app = FastAPI(
         title="Frontdesk",
         version=__version__,
         summary="Self-hosted AI customer support that answers from your knowledge base.",
         lifespan=lifespan,
+        docs_url=None,  # /docs is ours (frontdesk.api.docs): Swagger UI without a CDN or an inline script
+        redoc_url=None,  # ReDoc only comes from a CDN
+        openapi_url="/openapi.json" if configured.api_docs else None,
     )
+    install_edge(app, configured)
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
     elif runtime is not None:
@@ -97,14 +103,17 @@ def create_app(
             try:
                 await anyio.to_thread.run_sync(check)
                 checks[name] = "ok"
-            except (db.DatabaseError, KnowledgeError) as exc:
-                checks[name] = str(exc)
+            except Exception as exc:  # any failure means not ready; the reason (it may hold a URL) is only logged
+                logger.warning("readiness: the %s check failed: %s", name, exc)
+                checks[name] = "unavailable"
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse(
             status_code=200 if ready else 503, content={"status": "ready" if ready else "not ready", **checks}
         )
 
-    install_channels(app, settings or (runtime.settings if runtime is not None else get_settings()))
+    install_channels(app, configured)
+    if configured.api_docs:
+        app.include_router(docs.router)
     app.include_router(knowledge_routes.router)
     app.include_router(conversation_routes.router)
     app.include_router(webchat_routes.router)

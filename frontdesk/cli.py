@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from channels.webchat.protocol import MAX_FRAME_BYTES
 from frontdesk.console.cli import agents_app
 from frontdesk.db import DatabaseError
 from frontdesk.keys_cli import keys_app
@@ -36,6 +37,10 @@ app.add_typer(agents_app, name="agents")
 app.add_typer(keys_app, name="keys")
 report_app = typer.Typer(help="Reports from the interaction log.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
+
+WEBSOCKET_MAX_BYTES = 4 * MAX_FRAME_BYTES
+"""The largest WebSocket frame uvicorn accepts: a web-chat frame of MAX_FRAME_BYTES characters in UTF-8
+(at most 4 bytes each); console frames are smaller still (4096)."""
 
 out = Console()
 err = Console(stderr=True)
@@ -89,7 +94,8 @@ def serve(
     if report is not None:
         out.print(f"Ingested the demo knowledge base: {len(report.added)} documents.")
     host, port = host or settings.host, port or settings.port
-    out.print(f"Frontdesk on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    docs = f"  (API docs: http://{host}:{port}/docs)" if settings.api_docs else ""
+    out.print(f"Frontdesk on http://{host}:{port}{docs}")
     if settings.webchat_demo_page:
         out.print(f"Demo shop with the web chat widget: http://{host}:{port}/")
     if settings.admin_token is None and not runtime.api_keys.any_active():
@@ -98,7 +104,14 @@ def serve(
             "with: frontdesk keys create --name admin --scope knowledge:write --scope conversations:write",
             highlight=False,
         )
-    uvicorn.run(create_app(runtime=runtime), host=host, port=port, log_level=settings.log_level)
+    uvicorn.run(
+        create_app(runtime=runtime),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        ws_max_size=WEBSOCKET_MAX_BYTES,  # a bigger frame closes the socket (1009) before the app reads it
+        server_header=False,
+    )
 
 
 @app.command()

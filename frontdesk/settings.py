@@ -74,7 +74,13 @@ class Settings(BaseSettings):
             "(an intranet wiki: wiki.intranet,10.2.0.0/16); empty = public hosts only."
         ),
     )
-    max_upload_bytes: int = Field(default=20_000_000, ge=1)
+    max_upload_bytes: int = Field(
+        default=20_000_000, ge=1, description="Largest upload request (all its files together), refused with 413."
+    )
+    max_json_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest body of any other request (JSON, forms), refused with 413."
+    )
+    api_docs: bool = Field(default=True, description="Serve the API docs at /docs and the schema at /openapi.json.")
     # Web chat.
     webchat_secret: SecretStr | None = Field(
         default=None, description="Signs visitor tokens (32+ bytes); unset = generated once in <data_dir>."

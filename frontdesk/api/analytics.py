@@ -27,7 +27,6 @@ from fastapi.responses import FileResponse, Response
 
 from analytics.kpis import Breakdown, KpiReport, compute_kpis, kpis_csv, traffic, utc
 from frontdesk.api.auth import authorize, bearer, matches_admin_token
-from frontdesk.api.console import SECURITY_HEADERS
 from frontdesk.api.console_deps import COOKIE, Console, acting_actor, call
 from frontdesk.api.deps import RuntimeDep, SettingsDep
 from frontdesk.api_keys import Scope
@@ -36,7 +35,7 @@ from frontdesk.runtime import Runtime
 
 STATIC = Path(__file__).resolve().parents[1] / "dashboard" / "static"
 FILES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
-NO_CACHE = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
+NO_CACHE = {"Cache-Control": "no-cache"}
 SIGN_IN = (
     "sign in at /dashboard (or /console) as a supervisor or admin, "
     "or send 'Authorization: Bearer <a key with analytics:read, or FRONTDESK_ADMIN_TOKEN>'"
@@ -240,9 +239,7 @@ async def dashboard_page() -> Response:
         ("map_style", plotly.map_style_id),
     ):
         page = page.replace(f"{{{{{name}}}}}", value)
-    return Response(
-        page, media_type="text/html; charset=utf-8", headers={**SECURITY_HEADERS, "Cache-Control": "no-store"}
-    )
+    return Response(page, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/dashboard/static/{name}", include_in_schema=False)
@@ -251,7 +248,7 @@ async def dashboard_file(name: str, request: Request) -> Response:
     if name in FILES:
         return FileResponse(STATIC / name, media_type=FILES[name], headers=NO_CACHE)
     plotly = await anyio.to_thread.run_sync(plotly_assets)
-    cached = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=31536000, immutable"}
+    cached = {"Cache-Control": "public, max-age=31536000, immutable"}
     if name == plotly.css_name:
         return Response(plotly.css, media_type="text/css", headers=cached)
     if name != plotly.script_name:

@@ -30,15 +30,6 @@ from frontdesk.console.service import Actor
 
 STATIC = Path(__file__).resolve().parents[1] / "console" / "static"
 FILES = {"console.js": "text/javascript", "console.css": "text/css"}
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
 HOW_TO_ADD = (
     "frontdesk agents add --id ana --name 'Ana Lopez' --email ana@example.com --role admin "
     "--language en --capacity chat=3"
@@ -51,9 +42,7 @@ api = APIRouter(prefix="/v1/console", tags=["console"])
 @router.get("/console", include_in_schema=False)
 async def console_page() -> FileResponse:
     """The agent console (a static page that talks to /v1/console)."""
-    return FileResponse(
-        STATIC / "index.html", media_type="text/html", headers={**SECURITY_HEADERS, "Cache-Control": "no-store"}
-    )
+    return FileResponse(STATIC / "index.html", media_type="text/html", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/console/{name}", include_in_schema=False)
@@ -61,9 +50,7 @@ async def console_file(name: str) -> FileResponse:
     """The console's script and stylesheet."""
     if name not in FILES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no console file {name!r}; the page is /console")
-    return FileResponse(
-        STATIC / name, media_type=FILES[name], headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"}
-    )
+    return FileResponse(STATIC / name, media_type=FILES[name], headers={"Cache-Control": "no-cache"})
 
 
 @api.get("/setup")

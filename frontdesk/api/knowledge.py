@@ -9,13 +9,14 @@ from typing import Annotated, Literal
 
 import anyio
 import httpx
-from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field, field_validator
+from starlette.datastructures import UploadFile
 
 from frontdesk.api.auth import require_scope
 from frontdesk.api.deps import KnowledgeDep, SettingsDep
 from frontdesk.api_keys import Scope
-from knowledge.base import IngestReport
+from knowledge.base import IngestReport, KnowledgeBase
 from knowledge.catalog import DocumentInfo
 from knowledge.documents import Chunk, MetadataValue, Passage, Turn
 from knowledge.errors import DocumentNotFoundError
@@ -27,6 +28,20 @@ router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
 # Search is open (it is what the help centre shows anyway); the catalogue and every change need a key.
 WriterDep = Depends(require_scope(Scope.KNOWLEDGE_WRITE))
 ReaderDep = Depends(require_scope(Scope.KNOWLEDGE_READ))
+
+UPLOAD_MAX_FILES = 100
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["files"],
+                "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+            }
+        }
+    },
+}
 
 
 class TurnIn(BaseModel):
@@ -227,13 +242,24 @@ async def delete_document(document_id: str, knowledge: KnowledgeDep) -> dict[str
     return {"deleted": document_id}
 
 
-@router.post("/documents", dependencies=[WriterDep], status_code=status.HTTP_200_OK)
-async def upload_documents(
-    knowledge: KnowledgeDep, settings: SettingsDep, files: Annotated[list[UploadFile], File()]
-) -> IngestOut:
+@router.post(
+    "/documents",
+    dependencies=[WriterDep],
+    status_code=status.HTTP_200_OK,
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
+async def upload_documents(request: Request, knowledge: KnowledgeDep) -> IngestOut:
     """Ingest uploaded files (Markdown, HTML, PDF, text, JSONL); each file replaces its earlier upload."""
-    if not files:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "no files uploaded")
+    # The form is read here, after the admin check: a declared File() parameter would be read before it.
+    # Its total size is bounded while it streams (FRONTDESK_MAX_UPLOAD_BYTES, frontdesk.middleware).
+    async with request.form(max_files=UPLOAD_MAX_FILES, max_fields=10, max_part_size=64 * 1024) as form:
+        files = [value for value in form.getlist("files") if isinstance(value, UploadFile)]
+        if not files:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "no files uploaded (multipart field 'files')")
+        return await _ingest_uploads(knowledge, files)
+
+
+async def _ingest_uploads(knowledge: KnowledgeBase, files: list[UploadFile]) -> IngestOut:
     with tempfile.TemporaryDirectory(prefix="frontdesk-upload-") as tmp:
         paths: list[str] = []
         for upload in files:
@@ -244,11 +270,7 @@ async def upload_documents(
                     status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                     f"{name or '(unnamed file)'}: unsupported file type; supported: {supported}",
                 )
-            data = await upload.read(settings.max_upload_bytes + 1)
-            if len(data) > settings.max_upload_bytes:
-                raise HTTPException(
-                    status.HTTP_413_CONTENT_TOO_LARGE, f"{name}: larger than {settings.max_upload_bytes} bytes"
-                )
+            data = await upload.read()
             target = Path(tmp) / name
             target.write_bytes(data)
             paths.append(str(target))

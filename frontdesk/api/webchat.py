@@ -30,6 +30,7 @@ from frontdesk.runtime import Runtime
 from frontdesk.webchat import ConversationNotFoundError, ForbiddenError, WebchatService, build_webchat
 
 DEMO_PAGE = Path(__file__).resolve().parents[1] / "demo_site" / "index.html"
+DEMO_STYLE = DEMO_PAGE.with_name("shop.css")
 STATIC_FILES = {"widget.js": "text/javascript", "widget.css": "text/css"}
 
 
@@ -277,6 +278,14 @@ async def demo_page(settings: SettingsDep) -> HTMLResponse:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the demo page is off (FRONTDESK_WEBCHAT_DEMO_PAGE=false)")
     page = await anyio.Path(DEMO_PAGE).read_text(encoding="utf-8")
     return HTMLResponse(page)
+
+
+@router.get("/demo/shop.css", include_in_schema=False)
+async def demo_style(settings: SettingsDep) -> FileResponse:
+    """The demo shop's stylesheet."""
+    if not settings.webchat_demo_page:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the demo page is off (FRONTDESK_WEBCHAT_DEMO_PAGE=false)")
+    return FileResponse(DEMO_STYLE, media_type="text/css", headers={"Cache-Control": "public, max-age=300"})
 
 
 router.include_router(api)

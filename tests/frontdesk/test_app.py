@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,16 +130,20 @@ def test_admin_tokens_must_be_long(tmp_path: Path) -> None:
         Settings(data_dir=tmp_path, email_inbound_token="short-token", _env_file=None)  # type: ignore[call-arg]
 
 
-def test_readyz_reports_a_dead_database(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+def test_readyz_reports_a_dead_database(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = Settings(data_dir=tmp_path / "d", demo_kb=False, _env_file=None)  # type: ignore[call-arg]
     runtime = build_runtime(settings, embedder=embedder)
     runtime.engine.dispose()
     runtime.engine = __import__("frontdesk.db", fromlist=["create_engine"]).create_engine(
         "postgresql://postgres@127.0.0.1:1/nothing"
     )
-    with TestClient(create_app(runtime=runtime)) as c:
+    with TestClient(create_app(runtime=runtime)) as c, caplog.at_level(logging.WARNING, logger="frontdesk.app"):
         r = c.get("/readyz")
-    assert r.status_code == 503 and r.json()["vector_store"] == "ok" and "not answering" in r.json()["database"]
+    assert "the database check failed" in caplog.text
+    assert r.status_code == 503 and r.json() == {"status": "not ready", "database": "unavailable", "vector_store": "ok"}
+    assert "postgres" not in r.text and "127.0.0.1" not in r.text  # the reason is logged, not shown
 
 
 def test_settings_refuse_placeholders(tmp_path: Path) -> None:
