@@ -118,9 +118,10 @@ def test_long_texts_leave_the_event_loop_free(mail_service: Any) -> None:
             assert answered, "the e-mail was not answered within 120 s"
     finally:
         poller.stop()
+    worst = max(poller.timings, default=0.0)
+    slow = sum(timing >= HEALTH_BOUND for timing in poller.timings)
+    print(f"/healthz: {len(poller.timings)} polls, {slow} over 200 ms, worst {worst * 1000:.0f} ms")  # noqa: T201
     assert not poller.failures, poller.failures[:5]
     assert len(poller.timings) > 5
-    worst = max(poller.timings)
-    print(f"/healthz: {len(poller.timings)} polls, worst {worst * 1000:.0f} ms")  # noqa: T201 - the figure to report
     assert worst < HEALTH_BOUND, f"/healthz took up to {worst * 1000:.0f} ms while the texts were processed"
     service.assert_responsive()
