@@ -46,6 +46,7 @@ from frontdesk.api.auth import bearer, email_inbound_caller
 from frontdesk.api.deps import SettingsDep
 from frontdesk.conversations import Conversation
 from frontdesk.inbox import Inbox
+from frontdesk.outbox import OutboxEntry
 from frontdesk.runtime import Runtime
 from frontdesk.settings import Settings
 
@@ -87,13 +88,18 @@ class InboxMessaging:
 
     async def record_status(self, status: MessageStatus) -> None:
         runtime = self._runtime()
-        entry = await anyio.to_thread.run_sync(
-            lambda: runtime.outbox.record_status(
+
+        def record() -> OutboxEntry | None:  # the status and its interaction event in one hop off the loop
+            entry = runtime.outbox.record_status(
                 status.channel, status.message_sid, status.state, error_code=status.error_code
             )
-        )
-        if entry is not None and runtime.inbox.interactions is not None:
-            runtime.inbox.interactions.delivery(entry.conversation_id, status.channel, status.state, status.error_code)
+            if entry is not None and runtime.inbox.interactions is not None:
+                runtime.inbox.interactions.delivery(
+                    entry.conversation_id, status.channel, status.state, status.error_code
+                )
+            return entry
+
+        entry = await anyio.to_thread.run_sync(record)
         if entry is None or not status.window_closed:
             return
         channel = runtime.channels.get(status.channel)

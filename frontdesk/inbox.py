@@ -101,11 +101,7 @@ class Inbox:
     async def receive(self, message: InboundMessage, *, answer: bool = True, claim: bool = False) -> Receipt:
         """Store a message (once, whatever the provider retries); queue it for the `ReplyWorker` when the
         bot holds the conversation and `answer` is true, or, with `claim`, take it for the caller to answer."""
-        receipt = await anyio.to_thread.run_sync(
-            lambda: self.intake.receive(message, redact=redact_text, answer=answer, claim=claim)
-        )
-        if not receipt.duplicate and self.interactions is not None:
-            self.interactions.message_in(message, receipt.conversation_id)
+        receipt = await anyio.to_thread.run_sync(lambda: self._store(message, answer=answer, claim=claim))
         if receipt.previous_status == "escalated" and receipt.status == "bot" and self.handoff is not None:
             try:  # the customer chose the assistant; if this fails, reconciliation closes the ticket later
                 await anyio.to_thread.run_sync(self.handoff.back_to_assistant, receipt.conversation_id)
@@ -113,6 +109,13 @@ class Inbox:
                 logger.exception("could not close the ticket of conversation %s", receipt.conversation_id)
         if receipt.queued and receipt.claim is None and not receipt.duplicate and self.on_queued is not None:
             self.on_queued(receipt.conversation_id)
+        return receipt
+
+    def _store(self, message: InboundMessage, *, answer: bool, claim: bool) -> Receipt:
+        """Store and log one message (redaction included): one hop off the event loop per message."""
+        receipt = self.intake.receive(message, redact=redact_text, answer=answer, claim=claim)
+        if not receipt.duplicate and self.interactions is not None:
+            self.interactions.message_in(message, receipt.conversation_id)
         return receipt
 
     # The in-band path.
@@ -194,7 +197,8 @@ class Inbox:
                     yield event
         except Exception as exc:  # the customer gets a person, never an error
             logger.exception("the agent failed on conversation %s", claim.conversation_id)
-            reply = failure_reply(exc, analyze_sentiment(redact_text(question), memory.history))
+            sentiment = await anyio.to_thread.run_sync(lambda: analyze_sentiment(redact_text(question), memory.history))
+            reply = failure_reply(exc, sentiment)
             yield TextDelta(reply.text)
         if reply is None:  # pragma: no cover - reply_stream always ends with a reply
             msg = "the agent's stream ended without a reply"
@@ -202,17 +206,24 @@ class Inbox:
         notice = self.hours.closed_notice(conversation.channel) if reply.escalation is not None else None
         if reply.escalation is not None and self.handoff is not None:
             handoff, escalating = self.handoff, reply
-            summary = summarize(memory.history, redact_text(question), escalating)
-            escalated = await anyio.to_thread.run_sync(lambda: handoff.escalate(conversation, escalating, summary))
+            escalated = await anyio.to_thread.run_sync(
+                lambda: handoff.escalate(
+                    conversation, escalating, summarize(memory.history, redact_text(question), escalating)
+                )
+            )
             notice = notice or wait_notice(escalated)  # outside the hours, when a person will reply says enough
         if notice is not None:
             reply = dataclasses.replace(reply, text=f"{reply.text}\n\n{notice}")
             yield TextDelta(f"\n\n{notice}")
         final = reply
-        await anyio.to_thread.run_sync(lambda: self._complete(claim, conversation, memory, final, deliver=deliver))
-        if self.interactions is not None:
-            latency = (time.perf_counter() - started) * 1000
-            self.interactions.answered(conversation, question, final, latency_ms=round(latency, 2))
+
+        def complete() -> None:  # storing and logging (with redaction) in one hop off the event loop
+            self._complete(claim, conversation, memory, final, deliver=deliver)
+            if self.interactions is not None:
+                latency = (time.perf_counter() - started) * 1000
+                self.interactions.answered(conversation, question, final, latency_ms=round(latency, 2))
+
+        await anyio.to_thread.run_sync(complete)
         if deliver and self.on_outbox is not None:
             self.on_outbox()
         yield final

@@ -27,7 +27,7 @@ from channels.webchat.channel import WebchatChannel
 from channels.webchat.hub import WebchatHub
 from channels.webchat.relay import LocalRelay, RedisRelay, Relay
 from channels.webchat.tokens import VisitorSession, VisitorTokens, load_or_create_secret, new_visitor_id
-from frontdesk.conversations import StoredMessage, conversations_table, messages_table
+from frontdesk.conversations import Conversation, StoredMessage, conversations_table, messages_table
 from frontdesk.handoff import wait_notice
 from frontdesk.inbox import Inbox, redact_text
 from frontdesk.intake import inbound_receipts_table, new_conversation_id, pending_replies_table, utc
@@ -204,7 +204,11 @@ class WebchatService:
         every open window when it is done."""
         conversation_id = session.conversation_id
         provider_id = f"{conversation_id}:{client_id}"
-        if await anyio.to_thread.run_sync(self._being_answered, provider_id):
+        # Only a message that asks for the assistant can take the conversation back from waiting for a person.
+        busy, before = await anyio.to_thread.run_sync(
+            lambda: self._before_answering(provider_id, conversation_id, text)
+        )
+        if busy:
             yield await self._emit(conversation_id, protocol.typing("agent"))
             return
         message = InboundMessage(
@@ -213,13 +217,6 @@ class WebchatService:
             text=text,
             conversation_id=conversation_id,
             provider_message_id=provider_id,
-        )
-        # Only a message that asks for the assistant can take the conversation back from waiting for a person.
-        back_to_bot = self.inbox.intake.back_to_bot
-        before = (
-            await anyio.to_thread.run_sync(self.inbox.store.get, conversation_id)
-            if back_to_bot is not None and back_to_bot(text)
-            else None
         )
         yield await self._emit(conversation_id, protocol.customer_message(client_id, text))
         if (notice := await self._proactive_notice(conversation_id, text)) is not None:
@@ -305,18 +302,30 @@ class WebchatService:
         if not 1 <= score <= 5:
             msg = f"a rating is 1 to 5, got {score}"
             raise ValueError(msg)
+        await anyio.to_thread.run_sync(lambda: self._store_rating(session.conversation_id, score, comment))
+        return await self._emit(session.conversation_id, protocol.rated(score))
+
+    def _before_answering(self, provider_id: str, conversation_id: str, text: str) -> tuple[bool, Conversation | None]:
+        """Whether the message is already being answered, and the conversation as it was when the text asks to
+        go on with the assistant (reading the text is CPU work: done off the event loop)."""
+        if self._being_answered(provider_id):
+            return True, None
+        back_to_bot = self.inbox.intake.back_to_bot
+        if back_to_bot is None or not back_to_bot(text):
+            return False, None
+        return False, self.inbox.store.get(conversation_id)
+
+    def _store_rating(self, conversation_id: str, score: int, comment: str | None) -> None:
+        """Redact, store and log a rating (off the event loop: redaction is CPU work on the visitor's text)."""
         note = redact_text(comment.strip()) if comment and comment.strip() else None
         text = f"The customer rated the conversation {score}/5" + (f": {note}" if note else ".")
         details = {"event": "rating", "rating": score, "comment": note, "channel": CHANNEL, VISIBLE: False}
-        await anyio.to_thread.run_sync(
-            lambda: self.inbox.store.add_message(session.conversation_id, "system", text, details=details)
-        )
+        self.inbox.store.add_message(conversation_id, "system", text, details=details)
         interactions = self.inbox.interactions
         if interactions is not None:
-            conversation = await anyio.to_thread.run_sync(self.inbox.store.get, session.conversation_id)
+            conversation = self.inbox.store.get(conversation_id)
             if conversation is not None:
                 interactions.rated(conversation, score, note)
-        return await self._emit(session.conversation_id, protocol.rated(score))
 
     def visitor_typing(self, session: VisitorSession) -> None:
         """Note that the visitor is typing."""

@@ -29,7 +29,8 @@ from knowledge.embeddings import Embedder, Matrix
 # Bump when `segments` cuts text differently: stored vectors of the old segmentation are then recomputed.
 SEGMENTATION_VERSION = 1
 
-CITATION_MARKER = re.compile(r"\s*\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")
+# tried only from the first blank of a run (the lookbehind): a long run of blanks is not rescanned, time is linear
+CITATION_MARKER = re.compile(r"(?<!\s)\s*\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")
 _SENTENCE = re.compile(r"(?<=[.!?\u27e7])[\"')\]]*\s+(?=[\"'(\[]?[A-ZÄÖÜÀ-Ý0-9])")
 _RESTORE = re.compile(r"\u27e6([\d, ]+)\u27e7")
 _LIST_PREFIX = re.compile(r"^(?:[-*•]|\d{1,2}[.)])\s+")

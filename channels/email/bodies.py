@@ -1,20 +1,24 @@
 """The words a customer just wrote: HTML turned into text, quoted replies and signatures cut away.
 
-Quoted history is found by `mail-parser-reply`, which knows the reply headers of the common mail clients in
-several languages ("On ... wrote:", "Am ... schrieb ...:", "Le ... a écrit :", Outlook's "From: ... Sent:"
+Quoted history is found by `channels.email.quotes`, which knows the reply headers of the common mail clients
+in several languages ("On ... wrote:", "Am ... schrieb ...:", "Le ... a écrit :", Outlook's "From: ... Sent:"
 blocks, "-----Original Message-----"). Signatures are cut here, more carefully than that library does: a
 closing such as "Thanks," or "Viele Grüße" ends the message only when it stands on its own line (at most
 followed by a name) and only a short block follows, so "Thanks, that helped. But now ..." is kept whole.
+Every pattern here runs on RE2 and each step looks at a bounded part of the text: time is linear in the body.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from mailparser_reply import EmailMessage as _ReplyParser
+import re2
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-DEFAULT_LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es", "it", "nl")
+from channels.email.quotes import SUPPORTED_LANGUAGES, quote_start
+
+DEFAULT_LANGUAGES: tuple[str, ...] = SUPPORTED_LANGUAGES
 MAX_PARSED_CHARS = 100_000
 
 _SKIP_TAGS = frozenset({"script", "style", "head", "title", "noscript", "template", "svg", "object", "iframe"})
@@ -41,12 +45,13 @@ _CLOSING = (
     r"|met vriendelijke groet(?:en)?|vriendelijke groet(?:en)?|(?:hartelijke )?groeten|bedankt)"
 )
 _NAME = r"(?:[A-ZÀ-ÖØ-Þ][^\s,.!?]*\.?)"
-_SIGNATURE_START = re.compile(
-    rf"^(?:(?P<delimiter>{_DELIMITER}\s*$)|(?P<device>(?i:{_SENT_FROM}).{{0,80}}$)"
+_SIGNATURE_START = re2.compile(
+    rf"(?m)^(?:(?P<delimiter>{_DELIMITER}\s*$)|(?P<device>(?i:{_SENT_FROM}).{{0,80}}$)"
     rf"|(?P<closing>(?i:{_CLOSING})[ \t]*[,.!]*[ \t]*(?:{_NAME}(?:[ \t]+{_NAME}){{0,2}})?[ \t]*[,.!]*$))",
-    re.MULTILINE,
 )
-_POSTSCRIPT = re.compile(r"^\s*p\.?\s*s\b", re.IGNORECASE | re.MULTILINE)
+_POSTSCRIPT = re2.compile(r"(?im)^\s*p\.?\s*s\b")
+_WHITESPACE = re.compile(r"\s+")  # (linear: every attempt either matches and consumes, or fails at once)
+_BLANK_LINES = re.compile(r"\n{3,}")
 _MAX_SIGNATURE_LINES = 12
 
 
@@ -74,7 +79,7 @@ def html_to_text(html: str, *, drop_quotes: bool = False) -> str:
                 out.write("\t")
             continue
         if tag == "-text":
-            out.write(re.sub(r"\s+", " ", node.text(deep=False) or ""))
+            out.write(_WHITESPACE.sub(" ", node.text(deep=False) or ""))
             continue
         if tag in _SKIP_TAGS or tag.startswith("-"):
             continue
@@ -117,7 +122,7 @@ def tidy(text: str) -> str:
     """Line endings as `\\n`, no spaces at line ends, no runs of more than one blank line."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ").replace("\x00", "")
     lines = [line.rstrip().lstrip(" \t") if line.strip() else "" for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 def new_text(text: str, *, languages: tuple[str, ...] = DEFAULT_LANGUAGES) -> str:
@@ -126,14 +131,11 @@ def new_text(text: str, *, languages: tuple[str, ...] = DEFAULT_LANGUAGES) -> st
     text = tidy(text)[:MAX_PARSED_CHARS]
     if not text:
         return ""
-    parsed = _ReplyParser(text=text, languages=list(languages), keep_hyphen_lists=True).read()
-    if not parsed.replies:
+    start = quote_start(text, languages)
+    fresh = text if start is None else text[:start]
+    if not fresh.strip():  # the body starts with a quote header: nothing new above it
         return ""
-    first = parsed.replies[0]
-    if first.headers:  # the body starts with a quote header: nothing new above it
-        return ""
-    fresh = _drop_trailing_quote(first.content)
-    return tidy(_drop_signature(fresh))
+    return tidy(_drop_signature(_drop_trailing_quote(fresh.strip())))
 
 
 def _drop_trailing_quote(text: str) -> str:
@@ -144,27 +146,40 @@ def _drop_trailing_quote(text: str) -> str:
 
 
 def _drop_signature(text: str) -> str:
+    first_word = len(text) - len(text.lstrip())
     for match in _SIGNATURE_START.finditer(text):
-        before = text[: match.start()]
-        if before.strip() and _ends_message(before, match, text[match.end() :]):
-            return before
+        if match.start() > first_word and _ends_message(text, match):
+            return text[: match.start()]
     return text
 
 
-def _ends_message(before: str, match: re.Match[str], rest: str) -> bool:
+def _following_lines(text: str, position: int, limit: int) -> list[str]:
+    """The first `limit` non-blank lines from `position` on, stripped (fewer when the text ends first)."""
+    lines: list[str] = []
+    while position < len(text) and len(lines) < limit:
+        end = text.find("\n", position)
+        end = len(text) if end < 0 else end
+        if line := text[position:end].strip():
+            lines.append(line)
+        position = end + 1
+    return lines
+
+
+def _ends_message(text: str, match: Any) -> bool:
     """Whether a signature start really ends the message. A `-- ` line always does. After a "Sent from my
     ..." line or a closing, what follows must look like a signature (no question, no P.S., a few lines); a
     closing inside a paragraph ("...bike.\nThanks!\nIt arrived broken.") must be followed by no more than
-    a name or two, without sentence punctuation."""
+    a name or two, without sentence punctuation. Only the next few lines are read, so trying every closing of
+    a long body stays linear."""
     if match.group("delimiter"):
         return True
-    lines = [line.strip() for line in rest.split("\n") if line.strip()]
-    if any(line.endswith("?") for line in lines) or _POSTSCRIPT.search(rest):
+    lines = _following_lines(text, match.end(), _MAX_SIGNATURE_LINES + 1)
+    if len(lines) > (3 if match.group("device") else _MAX_SIGNATURE_LINES):
+        return False
+    if any(line.endswith("?") for line in lines) or _POSTSCRIPT.search(text, match.end()):
         return False
     if match.group("device"):
-        return len(lines) <= 3
-    if len(lines) > _MAX_SIGNATURE_LINES:
-        return False
-    if before.endswith("\n\n"):
+        return True
+    if text[max(0, match.start() - 2) : match.start()] == "\n\n":
         return True
     return len(lines) <= 2 and all(len(line) <= 40 and line[-1] not in ".!" for line in lines)

@@ -29,7 +29,8 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": False, "breaks": True}).disable(
     ["image", "heading", "lheading", "code", "fence", "html_block", "html_inline", "hr"]
 )
 _MD_LINK = re.compile(r"\[([^\[\]\n]+)\]\(([^()\s]+)\)")
-_MD_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|__(?=\S)(.+?)(?<=\S)__")
+# a bold span is at most 200 characters, so an unclosed "**" never rescans the rest of a long line
+_MD_BOLD = re.compile(r"\*\*(?=\S)(.{1,200}?)(?<=\S)\*\*|__(?=\S)(.{1,200}?)(?<=\S)__")
 _REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|vs|antw|odp|res|rif|r)\s*(?:\[\d+\])?\s*[:：]", re.IGNORECASE)
 MIN_MESSAGE_ID_SECRET_BYTES = 16
 _MESSAGE_ID = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")

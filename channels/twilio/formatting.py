@@ -13,24 +13,32 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import re2
+
 from channels.messages import Link
 
 TextMedium = Literal["whatsapp", "sms"]
 
+# Each pattern is linear in the text: URLs and links are matched by RE2; a run of blanks before a word is
+# only tried from its first blank (a lookbehind), and a bold or struck span is at most _SPAN characters, so
+# no unclosed "**" makes the engine rescan the rest of a long line.
+_SPAN = 200
 _CODE_BLOCK = re.compile(r"```[\w+-]*\n?(.*?)```", re.S)
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
-_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^\s)]+)\)")
-_URL = re.compile(r"(?:https?://|www\.)[^\s<>()]*[^\s<>().,;:!?'\"]")
-_URL_AFTER_VERB = re.compile(rf"\b(visit|at|on|see|via|from)[ \t]+(?:{_URL.pattern})", re.I)
+_LINK = re2.compile(r"\[([^\]\n]+)\]\((https?://[^\s)]+)\)")
+_URL_PATTERN = r"(?:https?://|www\.)[^\s<>()]*[^\s<>().,;:!?'\"]"
+_URL = re2.compile(_URL_PATTERN)
+_URL_AFTER_VERB = re2.compile(rf"(?i)\b(visit|at|on|see|via|from)[ \t]+(?:{_URL_PATTERN})")
 _HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
 _BULLET = re.compile(r"^([ \t]*)[-*+•][ \t]+", re.M)
 _NUMBERED = re.compile(r"^[ \t]*\d{1,3}[.)][ \t]+", re.M)
 _QUOTE = re.compile(r"^[ \t]*>[ \t]?", re.M)
-_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
-_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+_BOLD = re.compile(rf"(\*\*|__)(?=\S)(.{{1,{_SPAN}}}?)(?<=\S)\1")
+_STRIKE = re.compile(rf"~~(?=\S)(.{{1,{_SPAN}}}?)(?<=\S)~~")
 _ITALIC = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])|(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])")
-_CITATION = re.compile(r"[ \t]*\[\d+(?:[ \t]*[,;–-][ \t]*\d+)*\]")
-_DANGLING = re.compile(r"[ \t]+(?:or|and|at|on|via|see|visit|here|from)(?=[.!?;,])", re.I)
+_CITATION = re.compile(r"(?<![ \t])[ \t]*\[\d+(?:[ \t]*[,;–-][ \t]*\d+)*\]")
+_DANGLING = re.compile(r"(?<![ \t])[ \t]+(?:or|and|at|on|via|see|visit|here|from)(?=[.!?;,])", re.I)
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"(?<!\s)\s+([.,;:!?])")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[.!?…][\"')\]])\s+")
 
 _BOLD_MARK, _ITALIC_MARK, _STRIKE_MARK = "\x02", "\x03", "\x04"
@@ -186,7 +194,7 @@ def speech_text(text: str, *, max_chars: int = 450, max_sentences: int = 3) -> S
     lines = [_as_sentence(line) for line in out.splitlines() if line.strip()]
     out = " ".join(lines)
     out = re.sub(r"\(\s*\)|\[\s*\]", "", out)
-    out = re.sub(r"\s+([.,;:!?])", r"\1", out)
+    out = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", out)
     out = re.sub(r"([:;,])(?=[.!?])", "", out)
     out = _DANGLING.sub("", out)  # "see the page or <URL>." lost its URL: drop the "or"
     out = re.sub(r"\s{2,}", " ", out).strip()

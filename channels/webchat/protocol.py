@@ -40,7 +40,7 @@ MAX_TEXT = 4000
 MAX_COMMENT = 1000
 MAX_FRAME_BYTES = 16_384
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
-_MARKER = re.compile(r"\s*\[\d{1,2}(?:\s*,\s*\d{1,2})*\]")
+_MARKER = re.compile(r"(?<!\s)\s*\[\d{1,2}(?:\s*,\s*\d{1,2})*\]")  # tried from a blank run's start: linear
 
 Frame = dict[str, Any]
 
