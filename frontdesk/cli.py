@@ -90,7 +90,9 @@ def serve(
     out.print(f"Frontdesk on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     if settings.webchat_demo_page:
         out.print(f"Demo shop with the web chat widget: http://{host}:{port}/")
-    uvicorn.run(create_app(runtime=runtime), host=host, port=port, log_level=settings.log_level)
+    # The client's address is decided by frontdesk.api.client_address (FRONTDESK_TRUSTED_PROXIES); uvicorn's
+    # own proxy headers would believe any X-Forwarded-For sent from 127.0.0.1.
+    uvicorn.run(create_app(runtime=runtime), host=host, port=port, log_level=settings.log_level, proxy_headers=False)
 
 
 @app.command()

@@ -13,6 +13,7 @@ from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
 from pydantic import BaseModel, Field, field_validator
 
 from frontdesk.api.deps import AdminDep, KnowledgeDep, SettingsDep
+from frontdesk.api.throttle import SearchLimit
 from knowledge.base import IngestReport
 from knowledge.catalog import DocumentInfo
 from knowledge.documents import Chunk, MetadataValue, Passage, Turn
@@ -159,13 +160,13 @@ async def _search(knowledge: KnowledgeDep, request: SearchRequest) -> SearchResp
     return SearchResponse(query=request.query, passages=[PassageOut.of(p) for p in passages])
 
 
-@router.post("/search")
+@router.post("/search", dependencies=[SearchLimit])
 async def search(request: SearchRequest, knowledge: KnowledgeDep) -> SearchResponse:
     """Search the knowledge base, optionally with the conversation so far and metadata filters."""
     return await _search(knowledge, request)
 
 
-@router.get("/search")
+@router.get("/search", dependencies=[SearchLimit])
 async def search_get(
     knowledge: KnowledgeDep,
     q: Annotated[str, Query(min_length=1, max_length=2000, description="The question")],

@@ -91,17 +91,37 @@ def test_changes_need_the_csrf_token_and_this_origin(console: ConsoleHarness) ->
     assert ana.put("/me/status", {"status": "asleep"}).status_code == 422
 
 
-def test_failed_sign_ins_are_rate_limited(console: ConsoleHarness) -> None:
+def test_failed_sign_ins_slow_down_but_never_lock_out(console: ConsoleHarness) -> None:
     console.add_agent("ana")
     browser = console.browser()
-    for _ in range(5):
+    for _ in range(3):  # FRONTDESK_CONSOLE_SIGN_IN_LIMIT: three free attempts
         attempt = browser.post(
             "/v1/console/session", json={"login": "ana", "password": "not it at all"}, headers=SIGN_IN
         )
         assert attempt.status_code == 401
     refused = browser.post("/v1/console/session", json={"login": "ana", "password": PASSWORD}, headers=SIGN_IN)
-    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) == 1
     assert "too many failed sign-ins" in refused.json()["detail"]
+    by_email = browser.post(
+        "/v1/console/session", json={"login": "ana@support.example", "password": PASSWORD}, headers=SIGN_IN
+    )
+    assert by_email.status_code == 429, "the e-mail address is the same account"
+    time.sleep(1.05)
+    ok = browser.post("/v1/console/session", json={"login": "ana", "password": PASSWORD}, headers=SIGN_IN)
+    assert ok.status_code == 200, "the right password after the wait signs in"
+
+
+def test_changing_ones_own_password_needs_the_current_one(console: ConsoleHarness) -> None:
+    console.add_agent("root", role=Role.ADMIN)
+    root = console.sign_in("root")
+    assert root.put("/agents/root/password", {"password": "a brand new password"}).status_code == 401
+    wrong = {"password": "a brand new password", "current_password": "a wrong guess"}
+    assert root.put("/agents/root/password", wrong).status_code == 401
+    assert root.put("/agents/root/password", wrong).status_code == 401
+    assert root.put("/agents/root/password", wrong).status_code == 429, "guesses slow down like sign-ins"
+    time.sleep(1.05)
+    right = {"password": "a brand new password", "current_password": PASSWORD}
+    assert root.put("/agents/root/password", right).status_code == 200
 
 
 def test_roles_decide_what_an_agent_sees_and_may_do(console: ConsoleHarness) -> None:
