@@ -19,7 +19,8 @@ def test_hits_over_a_limit_are_refused_with_a_reason_and_a_wait() -> None:
         limits = RateLimits({"messages_per_visitor": parse_many("3/minute"), "sessions": parse_many("1/hour")})
         for _ in range(3):
             await limits.hit(("messages_per_visitor", "v1"))
-        with pytest.raises(RateLimitedError, match=r"too many messages from this visitor \(at most 3 per minute\)") as e:
+        refusal = r"too many messages from this visitor \(at most 3 per minute\)"
+        with pytest.raises(RateLimitedError, match=refusal) as e:
             await limits.hit(("messages_per_visitor", "v1"))
         assert 1 <= e.value.retry_after <= 60 and e.value.rule == "messages_per_visitor"
         await limits.hit(("messages_per_visitor", "v2"))  # another visitor has a count of their own
@@ -67,7 +68,7 @@ def test_redis_keeps_one_count_for_every_worker(redis_url: str) -> None:
 
     anyio.run(scenario)
     client = redis.Redis.from_url(redis_url)
-    stored = [k for k in client.scan_iter(f"{KEY_PREFIX}:*{key}*")]
+    stored = list(client.scan_iter(f"{KEY_PREFIX}:*{key}*"))
     assert stored, "the count lives in Redis"
     client.delete(*stored)
 
