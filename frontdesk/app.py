@@ -23,6 +23,7 @@ from frontdesk.api import openapi as openapi_doc
 from frontdesk.api import webchat as webchat_routes
 from frontdesk.channel_setup import install_channels, start_channels
 from frontdesk.middleware import install_edge
+from frontdesk.rate_limits import RateLimits
 from frontdesk.runtime import Runtime, build_runtime, ingest_demo_if_empty
 from frontdesk.settings import Settings, get_settings
 from knowledge.embeddings import Embedder
@@ -45,6 +46,7 @@ def create_app(
             current = await anyio.to_thread.run_sync(lambda: build_runtime(chosen, embedder=embedder))
             await anyio.to_thread.run_sync(ingest_demo_if_empty, current)
         app.state.runtime = current
+        app.state.rate_limits = RateLimits.from_settings(current.settings)
         webchat = webchat_routes.start(app, current)
         if current.monitor is not None:
             webchat.proactive = current.monitor.notice_for

@@ -111,6 +111,9 @@ def serve(
         log_level=settings.log_level,
         ws_max_size=WEBSOCKET_MAX_BYTES,  # a bigger frame closes the socket (1009) before the app reads it
         server_header=False,
+        # The client's address is decided by frontdesk.api.client_address (FRONTDESK_TRUSTED_PROXIES); uvicorn's
+        # own proxy headers would believe any X-Forwarded-For sent from 127.0.0.1.
+        proxy_headers=False,
     )
 
 

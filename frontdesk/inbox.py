@@ -107,6 +107,8 @@ class Inbox:
                 await anyio.to_thread.run_sync(self.handoff.back_to_assistant, receipt.conversation_id)
             except Exception:
                 logger.exception("could not close the ticket of conversation %s", receipt.conversation_id)
+        if receipt.dropped_attachments and not receipt.duplicate:
+            await self._tell_dropped(receipt)
         if receipt.queued and receipt.claim is None and not receipt.duplicate and self.on_queued is not None:
             self.on_queued(receipt.conversation_id)
         return receipt
@@ -117,6 +119,22 @@ class Inbox:
         if not receipt.duplicate and self.interactions is not None:
             self.interactions.message_in(message, receipt.conversation_id)
         return receipt
+
+    async def _tell_dropped(self, receipt: Receipt) -> None:
+        """Tell the customer, on their channel, which attachments of their message were not kept (over quota)."""
+        names = ", ".join(receipt.dropped_attachments)
+        text = (
+            f"We received your message, but could not keep these attachments: {names} (too many files). "
+            "Please send only what we need, or paste the details as text."
+        )
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: self.post_reply(
+                    receipt.conversation_id, text, author="system", details={"event": "attachments_dropped"}
+                )
+            )
+        except (LookupError, ValueError, sa.exc.SQLAlchemyError):
+            logger.exception("could not tell conversation %s about its dropped attachments", receipt.conversation_id)
 
     # The in-band path.
 

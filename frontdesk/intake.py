@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from channels.messages import InboundMessage, ThreadKey
+from channels.messages import Attachment, InboundMessage, ThreadKey
 from frontdesk.conversations import Conversation, conversation_from_row, conversations_table, messages_table, metadata
 
 conversation_keys_table = sa.Table(
@@ -81,6 +81,25 @@ class Receipt:
     status: str
     claim: Claim | None = None
     previous_status: str | None = None
+    dropped_attachments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentQuota:
+    """How many attachments one conversation may keep, and how many bytes of attachment content all
+    conversations together may store in 24 hours. A message over quota is still stored; its attachments
+    over quota are not (the message names them, and a system note tells the agents why)."""
+
+    per_conversation: int = 50
+    bytes_per_day: int = 200_000_000
+
+    def __post_init__(self) -> None:
+        if self.per_conversation < 0 or self.bytes_per_day < 0:
+            msg = (
+                f"attachment quotas cannot be negative, got per_conversation={self.per_conversation}, "
+                f"bytes_per_day={self.bytes_per_day}"
+            )
+            raise ValueError(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +135,18 @@ class Intake:
         *,
         lease: dt.timedelta = dt.timedelta(seconds=60),
         back_to_bot: Callable[[str], bool] | None = None,
+        quota: AttachmentQuota | None = None,
     ) -> None:
         """`back_to_bot` tells whether a message in a conversation waiting for a person asks to go on with the
-        assistant instead; such a message hands the conversation back to the bot, which answers it."""
+        assistant instead; such a message hands the conversation back to the bot, which answers it. `quota`
+        limits the attachments kept (none without it)."""
         if lease <= dt.timedelta(0):
             msg = f"the reply lease must be positive, got {lease}"
             raise ValueError(msg)
         self.engine = engine
         self.lease = lease
         self.back_to_bot = back_to_bot
+        self.quota = quota
 
     def receive(
         self, message: InboundMessage, *, redact: Callable[[str], str], answer: bool = True, claim: bool = False
@@ -189,10 +211,12 @@ class Intake:
                 details["sender_name"] = message.sender_name
             if message.metadata:
                 details["metadata"] = dict(message.metadata)
+            kept, dropped = self._within_quota(conn, conversation.id, message.attachments, now)
             if message.attachments:
                 details["attachments"] = [
                     {"filename": a.filename, "content_type": a.content_type, "size": a.size, "url": a.url}
-                    for a in message.attachments
+                    | ({"dropped": dropped[i]} if i in dropped else {})
+                    for i, a in enumerate(message.attachments)
                 ]
             message_id = int(
                 conn.execute(
@@ -206,7 +230,7 @@ class Intake:
                     )
                 ).inserted_primary_key[0]  # type: ignore[index]
             )
-            for attachment in message.attachments:
+            for attachment in kept:
                 conn.execute(
                     sa.insert(attachments_table).values(
                         message_id=message_id,
@@ -215,6 +239,19 @@ class Intake:
                         size=attachment.size,
                         content=attachment.content,
                         url=attachment.url,
+                    )
+                )
+            if dropped:
+                names = [message.attachments[i].filename[:200] for i in sorted(dropped)]
+                reasons = "; ".join(dict.fromkeys(dropped.values()))
+                conn.execute(
+                    sa.insert(messages_table).values(
+                        conversation_id=conversation.id,
+                        role="system",
+                        text=f"Attachments not kept ({', '.join(names)}): {reasons}. The message itself is stored.",
+                        original_text=None,
+                        details={"event": "attachments_dropped", "message_id": message_id, "dropped": names},
+                        created_at=now,
                     )
                 )
             if message.provider_message_id is not None:
@@ -254,7 +291,42 @@ class Intake:
             conn.execute(
                 sa.update(conversations_table).where(conversations_table.c.id == conversation.id).values(**updates)
             )
-        return Receipt(conversation.id, message_id, False, created, queued, status, taken, conversation.status)
+        dropped_names = tuple(message.attachments[i].filename for i in sorted(dropped))
+        return Receipt(
+            conversation.id, message_id, False, created, queued, status, taken, conversation.status, dropped_names
+        )
+
+    def _within_quota(
+        self, conn: sa.Connection, conversation_id: str, attachments: Sequence[Attachment], now: dt.datetime
+    ) -> tuple[list[Attachment], dict[int, str]]:
+        """The attachments to keep, and the reason each other one (by position) is dropped."""
+        if self.quota is None or not attachments:
+            return list(attachments), {}
+        a, m = attachments_table.c, messages_table.c
+        held = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(attachments_table.join(messages_table, a.message_id == m.id))
+            .where(m.conversation_id == conversation_id)
+        ).scalar_one()
+        stored = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(sa.func.length(a.content)), 0))
+            .select_from(attachments_table.join(messages_table, a.message_id == m.id))
+            .where(m.created_at > now - dt.timedelta(days=1), a.content.is_not(None))
+        ).scalar_one()
+        count, used = int(held), int(stored)
+        kept: list[Attachment] = []
+        dropped: dict[int, str] = {}
+        for index, attachment in enumerate(attachments):
+            size = len(attachment.content) if attachment.content is not None else 0
+            if count >= self.quota.per_conversation:
+                dropped[index] = f"this conversation keeps at most {self.quota.per_conversation} attachments"
+            elif size and used + size > self.quota.bytes_per_day:
+                dropped[index] = f"attachments may store at most {self.quota.bytes_per_day} bytes a day"
+            else:
+                kept.append(attachment)
+                count += 1
+                used += size
+        return kept, dropped
 
     def _conversation_for(
         self, conn: sa.Connection, message: InboundMessage, now: dt.datetime

@@ -31,7 +31,7 @@ from frontdesk.emerging import EmergingMonitor, build_monitor
 from frontdesk.handoff import Handoff, RoutingEvents, RoutingWorker
 from frontdesk.hours import BusinessHours
 from frontdesk.inbox import Inbox, ReplyWorker, redact_text
-from frontdesk.intake import Intake
+from frontdesk.intake import AttachmentQuota, Intake
 from frontdesk.interactions import Interactions
 from frontdesk.outbox import Outbox, OutboxWorker, RetryPolicy
 from frontdesk.settings import Settings
@@ -156,7 +156,8 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
     lease = dt.timedelta(seconds=settings.reply_lease_seconds)
     hours = BusinessHours.from_settings(settings.business_hours, settings.business_hours_by_channel)
     conversations = ConversationStore(engine)
-    intake = Intake(engine, lease=lease, back_to_bot=prefers_assistant)
+    quota = AttachmentQuota(settings.max_attachments_per_conversation, settings.max_attachment_bytes_per_day)
+    intake = Intake(engine, lease=lease, back_to_bot=prefers_assistant, quota=quota)
     inbox = Inbox(conversations, agent, policy, intake=intake, hours=hours)
     router, handoff, events = connect_routing(settings, engine, inbox)
     log = InteractionLog(engine)

@@ -63,6 +63,37 @@ class Settings(BaseSettings):
         description="Bootstrap API key with every scope (32+ characters); unset = only keys from `frontdesk keys`.",
     )
     demo_kb: bool = Field(default=True, description="Ingest the bundled demo help centre when the KB is empty.")
+    trusted_proxies: str = Field(
+        default="",
+        description=(
+            "Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For / Forwarded header names the "
+            "client; none by default (the peer address is the client)."
+        ),
+    )
+    # Rate limits ('N/second|minute|hour|day', several joined by ';'; empty = off), counted in memory or in
+    # Redis when FRONTDESK_REDIS_URL is set.
+    rate_limit_sessions: str = Field(default="20/hour", description="New web-chat sessions per client address.")
+    rate_limit_messages_per_visitor: str = Field(
+        default="30/minute", description="Customer messages per web-chat visitor (REST and WebSocket)."
+    )
+    rate_limit_messages_per_address: str = Field(
+        default="120/minute", description="Customer messages per client address (web chat and conversations API)."
+    )
+    rate_limit_handoffs_per_visitor: str = Field(default="5/hour", description="Requests for a person per visitor.")
+    rate_limit_handoffs_per_address: str = Field(
+        default="30/hour", description="Requests for a person per client address."
+    )
+    rate_limit_searches: str = Field(default="60/minute", description="Knowledge-base searches per client address.")
+    rate_limit_sign_ins: str = Field(
+        default="30/minute", description="Console sign-in attempts per client address (besides the delays)."
+    )
+    # Storage quotas on attachments (the message is always kept; an attachment over quota is dropped with a note).
+    max_attachments_per_conversation: int = Field(
+        default=50, ge=0, le=100_000, description="Attachments stored per conversation."
+    )
+    max_attachment_bytes_per_day: int = Field(
+        default=200_000_000, ge=0, description="Bytes of attachment content stored per day, all conversations."
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
@@ -183,10 +214,19 @@ class Settings(BaseSettings):
         default=True, description="E-mail agents about new offers (needs FRONTDESK_SMTP_HOST and FRONTDESK_EMAIL_FROM)."
     )
     console_sign_in_limit: int = Field(
-        default=5, ge=1, le=1000, description="Failed sign-ins per account in 15 minutes before it is refused."
+        default=3,
+        ge=1,
+        le=1000,
+        description="Failed sign-ins of one account before each next attempt waits 1, 2, 4, ... seconds.",
     )
     console_sign_in_address_limit: int = Field(
-        default=20, ge=1, le=10_000, description="Failed sign-ins per client address in 15 minutes before refusing."
+        default=20,
+        ge=1,
+        le=10_000,
+        description="Failed sign-ins from one client address before each next attempt waits 1, 2, 4, ... seconds.",
+    )
+    console_sign_in_max_delay: int = Field(
+        default=60, ge=1, le=3600, description="The longest wait, in seconds, between two failed sign-ins."
     )
     analytics_retention_days: int = Field(
         default=365, ge=1, le=3650, description="Days the interaction log keeps an event before it is removed."
@@ -239,6 +279,43 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value().strip()) < 16:
             msg = f"email_message_id_secret needs at least 16 characters, got {len(value.get_secret_value().strip())}"
             raise ValueError(msg)
+        return value
+
+    @field_validator(
+        "rate_limit_sessions",
+        "rate_limit_messages_per_visitor",
+        "rate_limit_messages_per_address",
+        "rate_limit_handoffs_per_visitor",
+        "rate_limit_handoffs_per_address",
+        "rate_limit_searches",
+        "rate_limit_sign_ins",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        text = value.strip()
+        if not text or text.lower() == "off":
+            return ""
+        try:
+            parse_many(text)
+        except ValueError as exc:
+            msg = f"a rate limit looks like '30/minute' or '20/hour;5/minute' (or empty for none); got {value!r}"
+            raise ValueError(msg) from exc
+        return text
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        import ipaddress
+
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError as exc:
+                    msg = f"FRONTDESK_TRUSTED_PROXIES: {part.strip()!r} is not an IP address or CIDR network"
+                    raise ValueError(msg) from exc
         return value
 
     @field_validator("log_level")

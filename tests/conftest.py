@@ -32,7 +32,7 @@ TABLES = (
     "analytics_events",
     "console_notes",
     "console_sessions",
-    "console_sign_in_failures",
+    "console_sign_in_delays",
     "console_accounts",
     "api_keys",
     "routing_events",

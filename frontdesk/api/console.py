@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from frontdesk.api import console_admin, console_socket, console_work
+from frontdesk.api.client_address import client_address
 from frontdesk.api.console_deps import (
     COOKIE,
     SIGN_IN_HEADER,
@@ -25,8 +26,10 @@ from frontdesk.api.console_deps import (
     call,
     same_origin,
 )
+from frontdesk.api.throttle import SignInLimit
 from frontdesk.console.errors import AuthenticationError
 from frontdesk.console.service import Actor
+from frontdesk.rate_limits import address_key
 
 STATIC = Path(__file__).resolve().parents[1] / "console" / "static"
 FILES = {"console.js": "text/javascript", "console.css": "text/css"}
@@ -66,32 +69,33 @@ class SignIn(BaseModel):
 
 
 def _sign_in(console: Console, login: str, password: str, address: str | None) -> tuple[Actor, str]:
-    keys = console.limiter.keys(login, address)
-    console.limiter.check(keys)
     wanted = login.strip().lower()
     agent = next(
         (a for a in console.service.router.agents() if a.id.lower() == wanted or a.email.lower() == wanted), None
     )
+    # An agent's id and e-mail count as one account; the password is checked only once the delay is over.
+    keys = console.limiter.keys(agent.id if agent is not None else login, address)
+    console.limiter.attempt(keys)
     if not console.accounts.verify(agent.id if agent is not None else None, password) or agent is None:
-        console.limiter.failed(keys)
         msg = "wrong login or password (or the account is disabled)"
         raise AuthenticationError(msg)
-    console.limiter.succeeded(login)
+    console.limiter.succeeded(keys)
     session = console.sessions.open(agent.id)
     assert session.token is not None
     return Actor(agent, session), session.token
 
 
-@api.post("/session")
+@api.post("/session", dependencies=[SignInLimit])
 async def sign_in(
     credentials: Annotated[SignIn, Body()], request: Request, response: Response, console: ConsoleDep
 ) -> dict[str, Any]:
     """Sign in with an agent id (or e-mail) and password; sets the session cookie, answers `me` with the
-    CSRF token. Failed sign-ins are limited per account and per address (429 with Retry-After)."""
+    CSRF token. After a few failed sign-ins of an account (or from an address) each next attempt must wait
+    a growing delay before it is checked (429 with Retry-After); the rate of attempts per address is limited."""
     name, value = SIGN_IN_HEADER
     if request.headers.get(name) != value or not same_origin(request, console, required=False):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"sign in from the console page (header {name}: {value})")
-    address = request.client.host if request.client else None
+    address = address_key(client_address(request))
     actor, token = await call(lambda: _sign_in(console, credentials.login, credentials.password, address))
     secure = request.url.scheme == "https" or (console.public_origin or "").startswith("https:")
     response.set_cookie(

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from frontdesk.api.client_address import client_address
 from frontdesk.api.console_deps import ActingDep, ActorDep, ConsoleDep, call
+from frontdesk.console.accounts import check_password_rules
+from frontdesk.rate_limits import address_key
 from routing import HumanAgent
 
 router = APIRouter(prefix="/agents")
@@ -60,10 +63,24 @@ async def update_agent(agent_id: AgentId, body: AgentChanges, actor: ActingDep, 
 
 
 @router.put("/{agent_id}/password")
-async def set_password(agent_id: AgentId, body: PasswordIn, actor: ActingDep, console: ConsoleDep) -> dict[str, Any]:
-    """Set a console password: admins for anyone, an agent for themselves with their current password. The
-    agent's sessions end."""
-    return await call(lambda: console.admin.set_password(actor, agent_id, body.password, body.current_password))
+async def set_password(
+    agent_id: AgentId, body: PasswordIn, actor: ActingDep, console: ConsoleDep, request: Request
+) -> dict[str, Any]:
+    """Set a console password: admins for anyone else, every agent (admins too) for themselves with their
+    current password, whose wrong guesses are slowed down like sign-ins. The agent's sessions end."""
+    keys = console.limiter.keys(agent_id, address_key(client_address(request)))
+
+    def change() -> dict[str, Any]:
+        own = agent_id == actor.id
+        if own:
+            check_password_rules(body.password)
+            console.limiter.attempt(keys)
+        result = console.admin.set_password(actor, agent_id, body.password, body.current_password)
+        if own:
+            console.limiter.succeeded(keys)
+        return result
+
+    return await call(change)
 
 
 @router.post("/{agent_id}/disable")

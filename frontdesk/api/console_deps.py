@@ -98,7 +98,10 @@ def build_console(runtime: Runtime) -> Console | None:
     accounts = AccountStore(engine)
     sessions = SessionStore(engine, lifetime=dt.timedelta(hours=settings.console_session_hours))
     limiter = SignInLimiter(
-        engine, per_account=settings.console_sign_in_limit, per_address=settings.console_sign_in_address_limit
+        engine,
+        per_account=settings.console_sign_in_limit,
+        per_address=settings.console_sign_in_address_limit,
+        max_delay=settings.console_sign_in_max_delay,
     )
     hub = ConsoleHub(service, sessions, refresh_seconds=settings.console_refresh_seconds)
     runtime.routing_events.subscribe(hub.on_event)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, field_validator
 from agent.types import AgentReply
 from frontdesk.api.auth import ConversationReader, ConversationWriter
 from frontdesk.api.deps import get_runtime
+from frontdesk.api.throttle import AddressMessageLimit
 from frontdesk.inbox import Inbox, reply_details
 from frontdesk.runtime import Runtime
 
@@ -57,7 +58,7 @@ def _sse(event: str, data: object) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-@router.post("/{conversation_id}/messages", response_model=None)
+@router.post("/{conversation_id}/messages", response_model=None, dependencies=[AddressMessageLimit])
 async def post_message(
     conversation_id: ConversationId,
     message: MessageIn,

@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 
 from frontdesk.api.auth import require_scope
 from frontdesk.api.deps import KnowledgeDep, SettingsDep
+from frontdesk.api.throttle import SearchLimit
 from frontdesk.api_keys import Scope
 from knowledge.base import IngestReport, KnowledgeBase
 from knowledge.catalog import DocumentInfo
@@ -186,13 +187,13 @@ async def _search(knowledge: KnowledgeDep, request: SearchRequest) -> SearchResp
     return SearchResponse(query=request.query, passages=[PassageOut.of(p) for p in passages])
 
 
-@router.post("/search")
+@router.post("/search", dependencies=[SearchLimit])
 async def search(request: SearchRequest, knowledge: KnowledgeDep) -> SearchResponse:
     """Search the knowledge base, optionally with the conversation so far and metadata filters."""
     return await _search(knowledge, request)
 
 
-@router.get("/search")
+@router.get("/search", dependencies=[SearchLimit])
 async def search_get(
     knowledge: KnowledgeDep,
     q: Annotated[str, Query(min_length=1, max_length=2000, description="The question")],

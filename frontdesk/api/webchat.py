@@ -25,6 +25,7 @@ from starlette.requests import HTTPConnection
 from channels.webchat import STATIC_DIR, protocol
 from channels.webchat.tokens import TokenError, VisitorSession
 from frontdesk.api.deps import SettingsDep
+from frontdesk.api.throttle import NewSessionLimit, address_of, enforce
 from frontdesk.api.webchat_socket import serve_socket
 from frontdesk.runtime import Runtime
 from frontdesk.webchat import ConversationNotFoundError, ForbiddenError, WebchatService, build_webchat
@@ -155,7 +156,19 @@ async def current_visitor(
 VisitorDep = Annotated[VisitorSession, Depends(current_visitor)]
 
 
-@api.post("/sessions", status_code=status.HTTP_201_CREATED)
+async def limit_visitor_messages(request: Request, visitor: VisitorDep) -> None:
+    """A visitor's messages, per visitor and per client address (429 with Retry-After)."""
+    address = address_of(request)
+    await enforce(request, ("messages_per_visitor", visitor.visitor_id), ("messages_per_address", address))
+
+
+async def limit_handoffs(request: Request, visitor: VisitorDep) -> None:
+    """A visitor's requests for a person, per visitor and per client address."""
+    address = address_of(request)
+    await enforce(request, ("handoffs_per_visitor", visitor.visitor_id), ("handoffs_per_address", address))
+
+
+@api.post("/sessions", status_code=status.HTTP_201_CREATED, dependencies=[NewSessionLimit])
 async def create_session(service: WebchatDep) -> dict[str, str]:
     """Start a visitor's conversation; the token resumes it and is the only way to read or write it."""
     session = await service.start_session()
@@ -201,7 +214,7 @@ def _sse(frame: dict[str, Any]) -> bytes:
     return f"event: {frame['type']}\ndata: {json.dumps(frame, ensure_ascii=False)}\n\n".encode()
 
 
-@api.post("/messages", response_model=None)
+@api.post("/messages", response_model=None, dependencies=[Depends(limit_visitor_messages)])
 async def post_message(
     message: MessageIn, service: WebchatDep, visitor: VisitorDep, request: Request
 ) -> dict[str, Any] | StreamingResponse:
@@ -227,7 +240,7 @@ async def post_message(
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-@api.post("/human")
+@api.post("/human", dependencies=[Depends(limit_handoffs)])
 async def ask_for_human(service: WebchatDep, visitor: VisitorDep) -> dict[str, Any]:
     """Hand the conversation to a person; the answer says roughly when one will reply."""
     return await service.request_human(visitor)
@@ -252,7 +265,15 @@ async def chat_socket(websocket: WebSocket, service: WebchatDep, token: str | No
     """The chat: the token comes as `?token=` or in a first frame `{"type": "auth", "token": ...}` (which keeps
     it out of URLs and access logs); then `hello`, then frames both ways (see `channels.webchat.protocol`)."""
     allowed, origin = _origin_allowed(websocket)
-    await serve_socket(websocket, service, token, refused_origin=None if allowed else origin)
+    limits = getattr(websocket.app.state, "rate_limits", None)
+    await serve_socket(
+        websocket,
+        service,
+        token,
+        refused_origin=None if allowed else origin,
+        limits=limits,
+        address=address_of(websocket),
+    )
 
 
 # The widget's files and the demo shop.

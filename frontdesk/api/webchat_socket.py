@@ -20,6 +20,7 @@ from channels.webchat import protocol
 from channels.webchat.hub import ConnectionGone
 from channels.webchat.protocol import HumanFrame, MessageFrame, ProtocolError, RatingFrame, parse_client_frame
 from channels.webchat.tokens import TokenError, VisitorSession
+from frontdesk.rate_limits import RateLimitedError, RateLimits
 from frontdesk.webchat import ConversationNotFoundError, ForbiddenError, WebchatService
 
 logger = logging.getLogger(__name__)
@@ -51,11 +52,19 @@ class SocketConnection:
 
 
 async def serve_socket(
-    websocket: WebSocket, service: WebchatService, token: str | None, *, refused_origin: str | None = None
+    websocket: WebSocket,
+    service: WebchatService,
+    token: str | None,
+    *,
+    refused_origin: str | None = None,
+    limits: RateLimits | None = None,
+    address: str = "",
 ) -> None:
     """Serve one window until it closes. A window that cannot be let in is told why and closed with 4401
     (no valid token), 4403 (not its conversation, or an origin that may not embed the chat) or 4404 (the
-    conversation is gone): the widget then starts a new session."""
+    conversation is gone): the widget then starts a new session. Messages and requests for a person over
+    a rate limit (per visitor and per `address`) are answered with a `rate_limited` error frame, the
+    socket stays open."""
     await websocket.accept()
     socket = SocketConnection(websocket)
     try:
@@ -87,7 +96,7 @@ async def serve_socket(
                 return
             text, data = event.get("text"), event.get("bytes")
             raw: str | bytes = text if isinstance(text, str) else data if isinstance(data, bytes) else b""
-            if not await _handle_frame(service, session, socket, raw):
+            if not await _handle_frame(service, session, socket, raw, limits=limits, address=address):
                 return
 
 
@@ -118,7 +127,13 @@ async def _refuse(socket: SocketConnection, code: str, reason: str) -> None:
 
 
 async def _handle_frame(
-    service: WebchatService, session: VisitorSession, socket: SocketConnection, raw: str | bytes
+    service: WebchatService,
+    session: VisitorSession,
+    socket: SocketConnection,
+    raw: str | bytes,
+    *,
+    limits: RateLimits | None = None,
+    address: str = "",
 ) -> bool:
     """Act on one client frame; False when the socket was closed because of it."""
     try:
@@ -126,6 +141,15 @@ async def _handle_frame(
     except ProtocolError as exc:
         await _tell(socket, protocol.error("bad_frame", str(exc)))
         return True
+    if limits is not None and isinstance(frame, MessageFrame | HumanFrame):
+        kind = "messages" if isinstance(frame, MessageFrame) else "handoffs"
+        try:
+            await limits.hit((f"{kind}_per_visitor", session.visitor_id), (f"{kind}_per_address", address))
+        except RateLimitedError as exc:
+            client_id = frame.id if isinstance(frame, MessageFrame) else None
+            refusal = protocol.error("rate_limited", str(exc), client_id=client_id)
+            await _tell(socket, {**refusal, "retry_after": exc.retry_after})
+            return True
     try:
         if isinstance(frame, MessageFrame):
             # The frames reach this window through the hub; the answer is drained even if the window closes.

@@ -1,5 +1,5 @@
-"""Console accounts: an argon2id password for a routing agent, disabling, and the rate limit on failed
-sign-ins (kept in the database, so it holds across workers).
+"""Console accounts: an argon2id password for a routing agent, disabling, and the growing delays after failed
+sign-ins (kept in the database, so they hold across workers).
 
 Passwords are hashed with argon2-cffi's `PasswordHasher` (argon2id, its default parameters); a hash made
 with older parameters is replaced at the next successful sign-in. A sign-in with an unknown login still
@@ -24,7 +24,7 @@ from frontdesk.console.errors import (
     InvalidInputError,
     TooManyAttemptsError,
 )
-from frontdesk.console.tables import accounts_table, sessions_table, sign_in_failures_table
+from frontdesk.console.tables import accounts_table, sessions_table, sign_in_delays_table
 from frontdesk.intake import utc
 
 MIN_PASSWORD = 10
@@ -170,67 +170,128 @@ class AccountStore:
 
 
 class SignInLimiter:
-    """Refuses sign-ins after `limit` failures of one key (an account, an address) within `window`."""
+    """Slows down guessing without locking anyone out: after `per_account` failures of one account (or
+    `per_address` from one address) each next attempt must wait 1, 2, 4, ... seconds (at most `max_delay`)
+    after the previous one before it is checked at all. The right password after the wait signs in.
+
+    Every attempt is counted when it starts, in one transaction over the rows of its keys, so that guesses
+    sent in parallel (to one worker or many) get no more tries than the delays allow; a sign-in that
+    succeeds takes its count back. Keys quiet for `window` are forgotten.
+    """
 
     def __init__(
         self,
         engine: sa.Engine,
         *,
-        per_account: int = 5,
+        per_account: int = 3,
         per_address: int = 20,
+        max_delay: int = 60,
         window: dt.timedelta = dt.timedelta(minutes=15),
         now: Clock = system_clock,
     ) -> None:
-        if per_account < 1 or per_address < 1:
-            msg = f"sign-in limits must be at least 1, got per_account={per_account}, per_address={per_address}"
+        if per_account < 1 or per_address < 1 or max_delay < 1:
+            msg = (
+                f"sign-in limits must be at least 1, got per_account={per_account}, per_address={per_address}, "
+                f"max_delay={max_delay}"
+            )
             raise ValueError(msg)
         self.engine = engine
         self.per_account = per_account
         self.per_address = per_address
+        self.max_delay = max_delay
         self.window = window
         self.now = now
 
     @staticmethod
     def keys(login: str, address: str | None) -> tuple[str, ...]:
-        """The keys one sign-in counts against: the login (lowercased) and the client's address."""
+        """The keys one sign-in counts against: the login (an agent id, or what was typed, lowercased) and the
+        client's address."""
         keys = [f"login:{login.strip().lower()[:180]}"]
         if address:
             keys.append(f"address:{address[:180]}")
         return tuple(keys)
 
-    def check(self, keys: Sequence[str]) -> None:
-        """Raise `TooManyAttemptsError` when any key has reached its limit within the window."""
+    def delay(self, key: str, failures: int) -> int:
+        """Seconds the next attempt of `key` waits after `failures` failures."""
+        free = self.per_address if key.startswith("address:") else self.per_account
+        if failures < free:
+            return 0
+        return int(min(2 ** min(failures - free, 30), self.max_delay))
+
+    def attempt(self, keys: Sequence[str]) -> None:
+        """Count an attempt against every key, or raise `TooManyAttemptsError` (counting nothing) when one of
+        them must still wait; the password may be checked only after this returns."""
         now = self.now()
-        since = now - self.window
-        f = sign_in_failures_table.c
+        t = sign_in_delays_table
+        refused: list[tuple[str, int]] = []
+        try:
+            with self.engine.begin() as conn:
+                for key in keys:
+                    conn.execute(_insert_missing(conn, key, now))
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.key.in_(list(keys)), t.c.updated_at <= now - self.window)
+                    .values(failures=0, next_at=now)
+                )
+                for key in keys:
+                    counted = conn.execute(
+                        sa.update(t)
+                        .where(t.c.key == key, t.c.next_at <= now)
+                        .values(failures=t.c.failures + 1, updated_at=now, next_at=now + self.window)
+                        .returning(t.c.failures)
+                    ).first()
+                    if counted is None:
+                        next_at = conn.execute(sa.select(t.c.next_at).where(t.c.key == key)).scalar_one()
+                        refused.append((key, max(1, math.ceil((utc(next_at) - now).total_seconds()))))
+                        continue
+                    pause = dt.timedelta(seconds=self.delay(key, int(counted.failures)))
+                    conn.execute(sa.update(t).where(t.c.key == key).values(next_at=now + pause))
+                if refused:
+                    raise _Refused
+        except _Refused:
+            key, wait = max(refused, key=lambda item: item[1])
+            what = "this address" if key.startswith("address:") else "this account"
+            msg = f"too many failed sign-ins for {what}: wait {wait} s before the next attempt"
+            raise TooManyAttemptsError(msg, retry_after=wait) from None
+
+    def succeeded(self, keys: Sequence[str]) -> None:
+        """The attempt signed in: forget the account's failures, take the attempt back from the address's (and
+        forget keys quiet for longer than the window)."""
+        now = self.now()
+        t = sign_in_delays_table
+        logins = [k for k in keys if not k.startswith("address:")]
+        addresses = [k for k in keys if k.startswith("address:")]
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(t).where(t.c.key.in_(logins) | (t.c.updated_at <= now - self.window)))
+            if addresses:
+                conn.execute(
+                    sa.update(t).where(t.c.key.in_(addresses), t.c.failures > 0).values(failures=t.c.failures - 1)
+                )
+
+    def failures(self, key: str) -> int:
+        """How many failures (attempts not taken back) `key` has now."""
+        t = sign_in_delays_table
         with self.engine.connect() as conn:
-            for key in keys:
-                count, oldest = conn.execute(
-                    sa.select(sa.func.count(), sa.func.min(f.at)).where(f.key == key, f.at > since)
-                ).one()
-                limit = self.per_address if key.startswith("address:") else self.per_account
-                if count >= limit and oldest is not None:
-                    wait = max(1, math.ceil((utc(oldest) + self.window - now).total_seconds()))
-                    what = "this address" if key.startswith("address:") else "this account"
-                    msg = (
-                        f"too many failed sign-ins for {what} ({count} in {self.window.total_seconds() / 60:g} "
-                        f"minutes); try again in {wait} s"
-                    )
-                    raise TooManyAttemptsError(msg, retry_after=wait)
+            row = conn.execute(sa.select(t.c.failures, t.c.updated_at).where(t.c.key == key)).first()
+        if row is None or utc(row.updated_at) <= self.now() - self.window:
+            return 0
+        return int(row.failures)
 
-    def failed(self, keys: Sequence[str]) -> None:
-        """Count one failed sign-in against each key (and forget failures older than the window)."""
-        now = self.now()
-        f = sign_in_failures_table.c
-        with self.engine.begin() as conn:
-            conn.execute(sa.delete(sign_in_failures_table).where(f.at <= now - self.window))
-            conn.execute(sa.insert(sign_in_failures_table), [{"key": key, "at": now} for key in keys])
 
-    def succeeded(self, login: str) -> None:
-        """Forget the failures of the login that just signed in (the address's stay)."""
-        key = self.keys(login, None)[0]
-        with self.engine.begin() as conn:
-            conn.execute(sa.delete(sign_in_failures_table).where(sign_in_failures_table.c.key == key))
+class _Refused(Exception):
+    """Rolls back an attempt that one of its keys refused."""
+
+
+def _insert_missing(conn: sa.Connection, key: str, now: dt.datetime) -> sa.Executable:
+    """An INSERT of a fresh row for `key` that does nothing when the row exists (SQLite and PostgreSQL)."""
+    values = {"key": key, "failures": 0, "next_at": now, "updated_at": now}
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(sign_in_delays_table).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(sign_in_delays_table).values(**values).on_conflict_do_nothing(index_elements=["key"])
 
 
 def _account(row: sa.Row[Any]) -> Account:

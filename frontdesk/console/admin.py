@@ -83,10 +83,10 @@ class AgentAdmin:
         return agent_json(self.router.upsert_agent(updated))
 
     def set_password(self, actor: Actor, agent_id: str, password: str, current_password: str | None = None) -> JSON:
-        """Set a console password: admins for anyone (creating the account), agents for themselves with their
-        current password. Every session of the agent ends."""
+        """Set a console password: admins for anyone else (creating the account), every agent (admins too) for
+        themselves with their current password. Every session of the agent ends."""
         self.router.agent(agent_id)
-        if agent_id == actor.id and not actor.administers:
+        if agent_id == actor.id:
             if current_password is None or not self.accounts.verify(agent_id, current_password):
                 msg = "your current password is wrong"
                 raise AuthenticationError(msg)

@@ -1,5 +1,5 @@
 """The agent console's tables: console accounts (a password for a routing agent), their sign-in sessions,
-failed sign-ins (for rate limiting across workers) and internal notes on conversations.
+the delays after failed sign-ins (counted across workers) and internal notes on conversations.
 
 They join the conversations metadata (frontdesk owns them, like the intake's and the outbox's tables). Agent
 ids carry no foreign key to routing's agents: routing owns those rows and may remove an agent whose history
@@ -40,13 +40,15 @@ sessions_table = sa.Table(
     sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-sign_in_failures_table = sa.Table(
-    "console_sign_in_failures",
+# One row per account or address with recent failed sign-ins: how many, and when the next attempt may be
+# checked. Every attempt updates its rows in one statement, so parallel guesses cannot skip a delay.
+sign_in_delays_table = sa.Table(
+    "console_sign_in_delays",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(200), nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-    sa.Index("ix_console_sign_in_failures_key_at", "key", "at"),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("next_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
 notes_table = sa.Table(

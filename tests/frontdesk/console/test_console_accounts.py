@@ -86,28 +86,61 @@ def test_sessions_store_only_a_hash_expire_and_end_everywhere(engine: sa.Engine)
     assert sessions.find(fourth.token) is None
 
 
-def test_failed_sign_ins_are_limited_per_account_and_per_address(engine: sa.Engine) -> None:
+def test_failed_sign_ins_wait_longer_each_time_per_account_and_per_address(engine: sa.Engine) -> None:
     clock = Clock()
-    limiter = SignInLimiter(engine, per_account=3, per_address=5, window=dt.timedelta(minutes=15), now=clock)
+    limiter = SignInLimiter(
+        engine, per_account=3, per_address=100, max_delay=8, window=dt.timedelta(minutes=15), now=clock
+    )
     keys = limiter.keys("Ana", "10.0.0.1")
     assert keys == ("login:ana", "address:10.0.0.1")
     for _ in range(3):
-        limiter.check(keys)
-        limiter.failed(keys)
-    with pytest.raises(TooManyAttemptsError, match="this account") as refused:
-        limiter.check(keys)
-    assert 0 < refused.value.retry_after <= 15 * 60
-    limiter.check(limiter.keys("bo", "10.0.0.1"))  # another account from the address still may
-    limiter.failed(limiter.keys("bo", "10.0.0.1"))
-    limiter.failed(limiter.keys("cy", "10.0.0.1"))
-    with pytest.raises(TooManyAttemptsError, match="this address"):
-        limiter.check(limiter.keys("dee", "10.0.0.1"))
-    limiter.check(limiter.keys("dee", "10.0.0.2"))
+        limiter.attempt(keys)  # three free attempts, all failing
+    waits = []
+    for _ in range(5):
+        with pytest.raises(TooManyAttemptsError, match="this account") as refused:
+            limiter.attempt(keys)
+        waits.append(refused.value.retry_after)
+        clock.advance(seconds=refused.value.retry_after)
+        limiter.attempt(keys)  # after the wait the attempt is let through (and fails again)
+    assert waits == [1, 2, 4, 8, 8], "1, 2, 4 ... seconds, at most max_delay"
+    assert limiter.failures("login:ana") == 8
+    clock.advance(seconds=8)
+    limiter.attempt(keys)
+    limiter.succeeded(keys)  # the right password: no lock, and the account starts afresh
+    assert limiter.failures("login:ana") == 0
+    limiter.attempt(keys)
+
+    other = SignInLimiter(engine, per_account=3, per_address=2, max_delay=60, now=clock)
+    for login in ("bo", "cy"):
+        other.attempt(other.keys(login, "10.0.0.9"))
+    with pytest.raises(TooManyAttemptsError, match="this address") as refused:
+        other.attempt(other.keys("dee", "10.0.0.9"))  # a third account from one address waits
+    assert refused.value.retry_after == 1
+    assert other.failures("login:dee") == 0, "a refused attempt counts against none of its keys"
+    other.attempt(other.keys("dee", "10.0.0.10"))
     clock.advance(minutes=15, seconds=1)
-    limiter.check(keys)
-    limiter.failed(keys)
-    limiter.succeeded("ANA")
-    limiter.check(limiter.keys("ana", None))
+    assert other.failures("address:10.0.0.9") == 0, "quiet keys are forgotten"
+    other.attempt(other.keys("ed", "10.0.0.9"))
+
+
+def test_parallel_guesses_get_no_more_tries_than_the_delays_allow(engine: sa.Engine) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    # The clock stands still: the guesses are concurrent (threads, one transaction each), no delay runs out.
+    limiter = SignInLimiter(engine, per_account=3, per_address=1000, max_delay=60, now=Clock())
+    keys = limiter.keys("ana", "10.0.0.1")
+
+    def guess(_: int) -> bool:
+        try:
+            limiter.attempt(keys)
+        except TooManyAttemptsError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        let_through = sum(pool.map(guess, range(40)))
+    assert let_through == 3, "only the free attempts; every other one must wait"
+    assert limiter.failures("login:ana") == 3
 
 
 def test_internal_notes(engine: sa.Engine) -> None:

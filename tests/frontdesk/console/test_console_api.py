@@ -3,6 +3,7 @@ limit, roles, and a conversation taken, answered, noted, transferred and resolve
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -91,17 +92,58 @@ def test_changes_need_the_csrf_token_and_this_origin(console: ConsoleHarness) ->
     assert ana.put("/me/status", {"status": "asleep"}).status_code == 422
 
 
-def test_failed_sign_ins_are_rate_limited(console: ConsoleHarness) -> None:
+class StoppedClock:
+    """The limiter's clock, moved by the test (a slow machine's argon2 checks must not make the delays pass)."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+def _stop_the_limiters_clock(console: ConsoleHarness) -> StoppedClock:
+    clock = StoppedClock()
+    console.app.state.console.limiter.now = clock  # type: ignore[attr-defined]
+    return clock
+
+
+def test_failed_sign_ins_slow_down_but_never_lock_out(console: ConsoleHarness) -> None:
     console.add_agent("ana")
     browser = console.browser()
-    for _ in range(5):
+    clock = _stop_the_limiters_clock(console)
+    for _ in range(3):  # FRONTDESK_CONSOLE_SIGN_IN_LIMIT: three free attempts
         attempt = browser.post(
             "/v1/console/session", json={"login": "ana", "password": "not it at all"}, headers=SIGN_IN
         )
         assert attempt.status_code == 401
     refused = browser.post("/v1/console/session", json={"login": "ana", "password": PASSWORD}, headers=SIGN_IN)
-    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) == 1
     assert "too many failed sign-ins" in refused.json()["detail"]
+    by_email = browser.post(
+        "/v1/console/session", json={"login": "ana@support.example", "password": PASSWORD}, headers=SIGN_IN
+    )
+    assert by_email.status_code == 429, "the e-mail address is the same account"
+    clock.advance(1)
+    ok = browser.post("/v1/console/session", json={"login": "ana", "password": PASSWORD}, headers=SIGN_IN)
+    assert ok.status_code == 200, "the right password after the wait signs in"
+
+
+def test_changing_ones_own_password_needs_the_current_one(console: ConsoleHarness) -> None:
+    console.add_agent("root", role=Role.ADMIN)
+    root = console.sign_in("root")
+    clock = _stop_the_limiters_clock(console)
+    assert root.put("/agents/root/password", {"password": "a brand new password"}).status_code == 401
+    wrong = {"password": "a brand new password", "current_password": "a wrong guess"}
+    assert root.put("/agents/root/password", wrong).status_code == 401
+    assert root.put("/agents/root/password", wrong).status_code == 401
+    assert root.put("/agents/root/password", wrong).status_code == 429, "guesses slow down like sign-ins"
+    clock.advance(1)
+    right = {"password": "a brand new password", "current_password": PASSWORD}
+    assert root.put("/agents/root/password", right).status_code == 200
 
 
 def test_roles_decide_what_an_agent_sees_and_may_do(console: ConsoleHarness) -> None:
