@@ -46,7 +46,7 @@ from frontdesk.api.auth import bearer, email_inbound_caller
 from frontdesk.api.deps import SettingsDep
 from frontdesk.conversations import Conversation
 from frontdesk.inbox import Inbox
-from frontdesk.outbox import OutboxEntry
+from frontdesk.outbox import StatusChange
 from frontdesk.runtime import Runtime
 from frontdesk.settings import Settings
 
@@ -87,24 +87,31 @@ class InboxMessaging:
         await self._runtime().inbox.receive(message)
 
     async def record_status(self, status: MessageStatus) -> None:
+        """Record a status once: a repeated or late callback (Twilio retries them; a captured one can be
+        replayed) adds no second note, no second interaction event and no second template."""
         runtime = self._runtime()
 
-        def record() -> OutboxEntry | None:  # the status and its interaction event in one hop off the loop
-            entry = runtime.outbox.record_status(
+        def record() -> StatusChange | None:  # the status and its interaction event in one hop off the loop
+            change = runtime.outbox.record_status(
                 status.channel, status.message_sid, status.state, error_code=status.error_code
             )
-            if entry is not None and runtime.inbox.interactions is not None:
+            if change is not None and change.recorded and runtime.inbox.interactions is not None:
                 runtime.inbox.interactions.delivery(
-                    entry.conversation_id, status.channel, status.state, status.error_code
+                    change.entry.conversation_id, status.channel, status.state, status.error_code
                 )
-            return entry
+            return change
 
-        entry = await anyio.to_thread.run_sync(record)
-        if entry is None or not status.window_closed:
+        change = await anyio.to_thread.run_sync(record)
+        if change is None or not change.recorded:
+            return
+        entry = change.entry
+        if not status.window_closed:
             return
         channel = runtime.channels.get(status.channel)
         if not isinstance(channel, TwilioMessagingChannel) or channel.template_content_sid is None:
             return
+        if not await anyio.to_thread.run_sync(runtime.outbox.claim_template, entry.id):
+            return  # another part of the reply, or another worker, already sent the template
         try:
             delivery = await channel.send_template(entry.message)
         except Exception:

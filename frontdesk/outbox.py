@@ -61,7 +61,36 @@ delivery_status_table = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# One row per outbox row for which a WhatsApp template was sent after its window closed: the primary key makes
+# the template a once-only decision, whatever number of failed parts, replays or workers report the closure.
+outbox_templates_table = sa.Table(
+    "outbox_templates",
+    metadata,
+    sa.Column("outbox_id", sa.Integer, sa.ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+
+# How far along a provider's delivery status is: a status is recorded only over a lower one, so a repeated or
+# late callback (`delivered` after `failed`, `sent` after `delivered`) never moves a message backwards.
+# The failures are final: nothing is recorded over them, not even another failure.
+STATUS_RANKS: dict[str, int] = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "receiving": 3,
+    "received": 3,
+    "partially_delivered": 4,
+    "delivered": 5,
+    "read": 6,
+    "undelivered": 7,
+    "failed": 7,
+    "canceled": 7,
+}
+NOT_DELIVERED: frozenset[str] = frozenset({"failed", "undelivered"})
 
 
 def _now() -> dt.datetime:
@@ -102,6 +131,16 @@ class OutboxEntry:
     provider_ids: list[str]
     created_at: dt.datetime
     sent_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """What a provider's status callback did: the outbox row of the message and whether the status was
+    recorded (False when the message already had it, or a status further along, from an earlier callback)."""
+
+    entry: OutboxEntry
+    status: str
+    recorded: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,11 +321,19 @@ class Outbox:
 
     def record_status(
         self, channel: str, provider_message_id: str, status: str, *, error_code: str | None = None
-    ) -> OutboxEntry | None:
-        """Record what the provider later said of a message it took (delivered, read, failed...); return the
-        outbox row it belongs to, or None for a message this service did not send. A failure adds a note to
-        the conversation so a person sees it."""
+    ) -> StatusChange | None:
+        """Record what the provider later said of a message it took (delivered, read, failed...); None for a
+        message this service did not send. The status is recorded only when it is further along than the one
+        recorded (see `STATUS_RANKS`), in one conditional UPDATE, so that a replayed or late callback, or the
+        same callback reaching two workers at once, changes nothing; a failure recorded adds one note to the
+        conversation so a person sees it. `ValueError` for a status outside `STATUS_RANKS`."""
+        rank = STATUS_RANKS.get(status)
+        if rank is None:
+            known = ", ".join(STATUS_RANKS)
+            msg = f"unknown delivery status {status!r} for message {provider_message_id}; known: {known}"
+            raise ValueError(msg)
         table = delivery_status_table.c
+        recorded_rank = sa.case(STATUS_RANKS, value=table.status, else_=-1)
         now = _now()
         with self.engine.begin() as conn:
             row = conn.execute(
@@ -296,12 +343,19 @@ class Outbox:
             ).first()
             if row is None:
                 return None
-            conn.execute(
-                sa.update(delivery_status_table)
-                .where(table.channel == channel, table.provider_message_id == provider_message_id)
-                .values(status=status[:32], error_code=error_code[:32] if error_code else None, updated_at=now)
+            recorded = (
+                conn.execute(
+                    sa.update(delivery_status_table)
+                    .where(
+                        table.channel == channel,
+                        table.provider_message_id == provider_message_id,
+                        recorded_rank < rank,
+                    )
+                    .values(status=status[:32], error_code=error_code[:32] if error_code else None, updated_at=now)
+                ).rowcount
+                == 1
             )
-            if status in {"failed", "undelivered"}:
+            if recorded and status in NOT_DELIVERED:
                 conn.execute(
                     sa.insert(messages_table).values(
                         conversation_id=row.conversation_id,
@@ -312,8 +366,23 @@ class Outbox:
                         created_at=now,
                     )
                 )
+            current = conn.execute(
+                sa.select(table.status).where(
+                    table.channel == channel, table.provider_message_id == provider_message_id
+                )
+            ).scalar_one()
             entry = conn.execute(sa.select(outbox_table).where(outbox_table.c.id == row.outbox_id)).one()
-        return _entry(entry)
+        return StatusChange(entry=_entry(entry), status=current, recorded=recorded)
+
+    def claim_template(self, entry_id: int) -> bool:
+        """Take the one chance an outbox row has to be replaced by a WhatsApp template (its window closed);
+        False when it was taken before, by this worker or another."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(outbox_templates_table).values(outbox_id=entry_id, claimed_at=_now()))
+        except sa.exc.IntegrityError:
+            return False
+        return True
 
     def statuses(self, conversation_id: str) -> list[dict[str, Any]]:
         """The providers' delivery statuses of a conversation's replies, oldest first."""

@@ -716,10 +716,7 @@ class Router:
             if ticket.state is TicketState.RESOLVED:
                 msg = f"ticket {ticket_id} is resolved; it cannot be transferred"
                 raise ConflictError(msg)
-            actor = agent_from_row(self._agent_row(tx.conn, by))
-            if actor.id != ticket.agent_id and actor.role is Role.AGENT:
-                msg = f"agent {by!r} neither holds ticket {ticket_id} (held by {ticket.agent_id!r}) nor supervises"
-                raise PermissionDeniedError(msg)
+            _may_act(agent_from_row(self._agent_row(tx.conn, by)), ticket, "transfer")
             if to_agent is not None:
                 self._agent_row(tx.conn, to_agent)
                 if to_agent == ticket.agent_id:
@@ -761,10 +758,7 @@ class Router:
                 msg = f"ticket {ticket_id} was already resolved at {ticket.resolved_at}"
                 raise ConflictError(msg)
             if by is not None:
-                actor = agent_from_row(self._agent_row(tx.conn, by))
-                if actor.id != ticket.agent_id and actor.role is Role.AGENT:
-                    msg = f"agent {by!r} neither holds ticket {ticket_id} (held by {ticket.agent_id!r}) nor supervises"
-                    raise PermissionDeniedError(msg)
+                _may_act(agent_from_row(self._agent_row(tx.conn, by)), ticket, "resolve")
             self._close_open_offer(tx, ticket_id, OfferState.REVOKED, now)
             holder = ticket.agent_id if ticket.state is TicketState.ASSIGNED else None
             tx.conn.execute(
@@ -962,3 +956,20 @@ class Router:
 def _closed(row: sa.Row[Any], now: dt.datetime) -> Offer:
     offer = offer_from_row(row)
     return Offer(offer.id, offer.ticket_id, offer.agent_id, OfferState.EXPIRED, offer.created_at, offer.expires_at, now)
+
+
+def _may_act(actor: HumanAgent, ticket: Ticket, action: str) -> None:
+    """Raise `PermissionDeniedError` unless `actor` may `action` the ticket: a supervisor or an admin, or the
+    agent it is assigned to. An agent it is only offered to may accept or decline the offer, nothing more."""
+    if actor.role is not Role.AGENT:
+        return
+    if ticket.state is TicketState.ASSIGNED and ticket.agent_id == actor.id:
+        return
+    if ticket.state is TicketState.OFFERED and ticket.agent_id == actor.id:
+        msg = (
+            f"agent {actor.id!r} was only offered ticket {ticket.id}: accept the offer before trying to {action} "
+            "it (only the assigned agent or a supervisor may)"
+        )
+        raise PermissionDeniedError(msg)
+    msg = f"agent {actor.id!r} neither holds ticket {ticket.id} (held by {ticket.agent_id!r}) nor supervises"
+    raise PermissionDeniedError(msg)

@@ -45,6 +45,7 @@ TABLES = (
     "kb_documents",
     "kb_revision",
     "delivery_status",
+    "outbox_templates",
     "outbox",
     "pending_replies",
     "message_attachments",

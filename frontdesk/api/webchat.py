@@ -26,7 +26,7 @@ from channels.webchat import STATIC_DIR, protocol
 from channels.webchat.tokens import TokenError, VisitorSession
 from frontdesk.api.deps import SettingsDep
 from frontdesk.api.throttle import NewSessionLimit, address_of, enforce
-from frontdesk.api.webchat_socket import serve_socket
+from frontdesk.api.webchat_socket import redact_query_tokens, serve_socket
 from frontdesk.runtime import Runtime
 from frontdesk.webchat import ConversationNotFoundError, ForbiddenError, WebchatService, build_webchat
 
@@ -43,6 +43,7 @@ def start(app: FastAPI, runtime: Runtime) -> WebchatService:
     person's answer) reach the visitor's open windows. Called once in the app's lifespan."""
     service = build_webchat(runtime.settings, runtime.inbox)
     runtime.add_channel(service.channel)
+    redact_query_tokens()
     app.state.webchat = service
     app.state.webchat_origins = allowed_origins(runtime.settings.webchat_allowed_origins)
     return service
@@ -261,15 +262,15 @@ async def rate_conversation(rating: RatingIn, service: WebchatDep, visitor: Visi
 
 
 @api.websocket("/ws")
-async def chat_socket(websocket: WebSocket, service: WebchatDep, token: str | None = None) -> None:
-    """The chat: the token comes as `?token=` or in a first frame `{"type": "auth", "token": ...}` (which keeps
-    it out of URLs and access logs); then `hello`, then frames both ways (see `channels.webchat.protocol`)."""
+async def chat_socket(websocket: WebSocket, service: WebchatDep) -> None:
+    """The chat: the token comes in a first frame `{"type": "auth", "token": ...}`, never in the URL (a
+    `?token=` is refused with 4401, unread); then `hello`, then frames both ways (see
+    `channels.webchat.protocol`)."""
     allowed, origin = _origin_allowed(websocket)
     limits = getattr(websocket.app.state, "rate_limits", None)
     await serve_socket(
         websocket,
         service,
-        token,
         refused_origin=None if allowed else origin,
         limits=limits,
         address=address_of(websocket),

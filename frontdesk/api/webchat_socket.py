@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import anyio
@@ -27,6 +28,34 @@ logger = logging.getLogger(__name__)
 
 AUTH_TIMEOUT = 10.0
 CLOSE_CODES = {"unauthorized": 4401, "forbidden": 4403, "not_found": 4404}
+TOKEN_IN_URL = (
+    "the visitor token may not travel in the URL (?token=): URLs end up in access logs. Connect without it "
+    'and send {"type": "auth", "token": ...} as the first frame'
+)
+_QUERY_TOKEN = re.compile(r"([?&]token=)[^&\s\"']*", re.IGNORECASE)
+
+
+class QueryTokenRedaction(logging.Filter):
+    """Blanks the value of a `token=` query parameter in the records of a logger (uvicorn's access and
+    connection logs show each request's URL, query included): a token someone put in a URL is refused, and
+    is not written down either."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = _QUERY_TOKEN.sub(r"\1[redacted]", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _QUERY_TOKEN.sub(r"\1[redacted]", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
+def redact_query_tokens(*logger_names: str) -> None:
+    """Add a `QueryTokenRedaction` to each logger (once), by default uvicorn's access and connection logs."""
+    for name in logger_names or ("uvicorn.access", "uvicorn.error"):
+        target = logging.getLogger(name)
+        if not any(isinstance(existing, QueryTokenRedaction) for existing in target.filters):
+            target.addFilter(QueryTokenRedaction())
 
 
 class SocketConnection:
@@ -54,27 +83,27 @@ class SocketConnection:
 async def serve_socket(
     websocket: WebSocket,
     service: WebchatService,
-    token: str | None,
     *,
     refused_origin: str | None = None,
     limits: RateLimits | None = None,
     address: str = "",
 ) -> None:
-    """Serve one window until it closes. A window that cannot be let in is told why and closed with 4401
-    (no valid token), 4403 (not its conversation, or an origin that may not embed the chat) or 4404 (the
-    conversation is gone): the widget then starts a new session. Messages and requests for a person over
-    a rate limit (per visitor and per `address`) are answered with a `rate_limited` error frame, the
-    socket stays open."""
+    """Serve one window until it closes; its token comes in a first `auth` frame. A window that cannot be let
+    in is told why and closed with 4401 (no valid token, or a token put in the URL, which is not even read),
+    4403 (not its conversation, or an origin that may not embed the chat) or 4404 (the conversation is gone):
+    the widget then starts a new session. Messages and requests for a person over a rate limit (per visitor
+    and per `address`) are answered with a `rate_limited` error frame; the socket stays open."""
     await websocket.accept()
     socket = SocketConnection(websocket)
     try:
         if refused_origin is not None:
             msg = f"origin {refused_origin!r} may not embed this chat (FRONTDESK_WEBCHAT_ALLOWED_ORIGINS)"
             raise ForbiddenError(msg)
-        if token is None:
-            token = await _token_from_first_frame(websocket)
-            if token is None:  # the window left before saying who it is
-                return
+        if "token" in websocket.query_params:
+            raise TokenError(TOKEN_IN_URL)
+        token = await _token_from_first_frame(websocket)
+        if token is None:  # the window left before saying who it is
+            return
         session = await service.authorize(token)
     except TokenError as exc:
         await _refuse(socket, "unauthorized", str(exc))
@@ -113,7 +142,7 @@ async def _token_from_first_frame(websocket: WebSocket) -> str | None:
             frame = None
         if isinstance(frame, dict) and frame.get("type") == "auth" and isinstance(frame.get("token"), str):
             return str(frame["token"])
-    msg = 'no visitor token: connect with ?token=... or send {"type": "auth", "token": ...} first'
+    msg = 'no visitor token: send {"type": "auth", "token": ...} as the first frame'
     raise TokenError(msg)
 
 

@@ -209,6 +209,8 @@ def test_without_websockets_the_widget_falls_back_to_rest(
     context = _context(browser, guard, viewport={"width": 1280, "height": 800})
     context.add_init_script("window.WebSocket = function () { throw new Error('blocked by a proxy'); };")
     page = context.new_page()
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
     page.goto(f"{server}/demo")
     page.get_by_role("button", name="Chat with us").click()
     box = page.get_by_role("textbox", name="Your message")
@@ -218,5 +220,8 @@ def test_without_websockets_the_widget_falls_back_to_rest(
     expect(page.get_by_role("link", name=STORES_ARTICLE)).to_be_visible()
     page.get_by_role("button", name="Talk to a person").click()
     expect(page.get_by_text(re.compile(HANDOFF)).first).to_be_visible()
+    token = page.evaluate(f"localStorage.getItem('frontdesk-webchat-token:{server}')")
     context.close()
     assert guard.blocked == []
+    assert token and any("/v1/webchat/messages" in url for url in urls), urls
+    assert not [url for url in urls if token in url or "token=" in url], "the token travels in headers only"

@@ -4,7 +4,9 @@ and a person's reply travelling from the inbox through the outbox to the visitor
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -18,6 +20,7 @@ from agent.agent import SupportAgent
 from agent.escalation import EscalationPolicy
 from analytics import EventKind
 from channels.webchat.tokens import VisitorTokens
+from frontdesk.api.webchat_socket import QueryTokenRedaction, redact_query_tokens
 from frontdesk.app import create_app
 from frontdesk.conversations import ConversationStore
 from frontdesk.inbox import WITH_A_PERSON, Inbox
@@ -53,6 +56,14 @@ def _session(client: TestClient) -> tuple[str, str]:
     return body["token"], body["conversation_id"]
 
 
+@contextmanager
+def _chat(client: TestClient, token: str) -> Iterator[WebSocketTestSession]:
+    """A chat window, its token sent in the first frame (never in the URL)."""
+    with client.websocket_connect("/v1/webchat/ws") as ws:
+        ws.send_json({"type": "auth", "token": token})
+        yield ws
+
+
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -74,7 +85,7 @@ def _ask(ws: WebSocketTestSession, client_id: str, text: str) -> list[Frame]:
 
 def test_a_new_session_says_hello_with_an_empty_history(client: TestClient) -> None:
     token, conversation_id = _session(client)
-    with client.websocket_connect(f"/v1/webchat/ws?token={token}") as ws:
+    with _chat(client, token) as ws:
         hello = ws.receive_json()
     assert hello == {
         "type": "hello",
@@ -90,7 +101,7 @@ def test_the_answer_streams_then_arrives_whole_with_its_citations_and_resumes_af
     client: TestClient,
 ) -> None:
     token, conversation_id = _session(client)
-    with client.websocket_connect(f"/v1/webchat/ws?token={token}") as ws:
+    with _chat(client, token) as ws:
         assert ws.receive_json()["type"] == "hello"
         frames = _ask(ws, "m-1", LAKEVIEW)
     kinds = [frame["type"] for frame in frames]
@@ -105,7 +116,7 @@ def test_the_answer_streams_then_arrives_whole_with_its_citations_and_resumes_af
     assert reply["id"] == "m-1" and reply["message_id"] and reply["customer_message_id"]
 
     # A reload: a new connection with the token from localStorage shows the conversation so far.
-    with client.websocket_connect(f"/v1/webchat/ws?token={token}") as ws:
+    with _chat(client, token) as ws:
         hello = ws.receive_json()
     assert hello["conversation_id"] == conversation_id
     history = hello["history"]
@@ -116,7 +127,7 @@ def test_the_answer_streams_then_arrives_whole_with_its_citations_and_resumes_af
 
 def test_a_retried_message_id_is_answered_once(client: TestClient) -> None:
     token, conversation_id = _session(client)
-    with client.websocket_connect(f"/v1/webchat/ws?token={token}") as ws:
+    with _chat(client, token) as ws:
         ws.receive_json()
         first = _ask(ws, "retry-1", "How long do refunds take?")[-1]
         again = _ask(ws, "retry-1", "How long do refunds take?")
@@ -134,7 +145,7 @@ def test_a_retried_message_id_is_answered_once(client: TestClient) -> None:
 def test_visitors_cannot_reach_each_other_s_conversations(client: TestClient) -> None:
     token_a, conversation_a = _session(client)
     token_b, conversation_b = _session(client)
-    with client.websocket_connect(f"/v1/webchat/ws?token={token_a}") as ws:
+    with _chat(client, token_a) as ws:
         ws.receive_json()
         answer_a = _ask(ws, "same-id", LAKEVIEW)[-1]
 
@@ -146,7 +157,7 @@ def test_visitors_cannot_reach_each_other_s_conversations(client: TestClient) ->
     forged = ".".join([token_a.split(".")[0], token_a.split(".")[1], token_b.split(".")[2]])
     assert client.get("/v1/webchat/history", headers=_auth(forged)).status_code == 401
     assert client.post("/v1/webchat/messages", json={"text": "hi"}, headers=_auth(forged)).status_code == 401
-    with client.websocket_connect(f"/v1/webchat/ws?token={forged}") as ws:
+    with _chat(client, forged) as ws:
         error = ws.receive_json()
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
@@ -154,7 +165,7 @@ def test_visitors_cannot_reach_each_other_s_conversations(client: TestClient) ->
     assert closed.value.code == 4401
 
     # B reusing A's client message id gets B's own answer, never A's.
-    with client.websocket_connect(f"/v1/webchat/ws?token={token_b}") as ws:
+    with _chat(client, token_b) as ws:
         assert ws.receive_json()["history"] == []
         answer_b = _ask(ws, "same-id", "How do I pause my subscription?")[-1]
     assert answer_b["text"] != answer_a["text"] and "paus" in answer_b["text"].lower()
@@ -174,13 +185,13 @@ def test_missing_unknown_and_bad_input_are_clear_4xx(client: TestClient) -> None
     bad_id = client.post("/v1/webchat/messages", json={"id": "no spaces", "text": "hi"}, headers=_auth(token))
     assert bad_id.status_code == 422
     assert client.post("/v1/webchat/rating", json={"score": 9}, headers=_auth(token)).status_code == 422
-    with client.websocket_connect("/v1/webchat/ws?token=") as ws:
+    with _chat(client, "") as ws:
         assert ws.receive_json()["code"] == "unauthorized"
 
     ConversationStore(_runtime(client).engine).delete([conversation_id])
     gone = client.get("/v1/webchat/history", headers=_auth(token))
     assert gone.status_code == 404 and conversation_id in gone.json()["detail"]
-    with client.websocket_connect(f"/v1/webchat/ws?token={token}") as ws:
+    with _chat(client, token) as ws:
         assert ws.receive_json()["code"] == "not_found"
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
@@ -189,7 +200,7 @@ def test_missing_unknown_and_bad_input_are_clear_4xx(client: TestClient) -> None
 
 def test_bad_frames_are_answered_with_a_reason_and_the_chat_goes_on(client: TestClient) -> None:
     token, _ = _session(client)
-    with client.websocket_connect(f"/v1/webchat/ws?token={token}") as ws:
+    with _chat(client, token) as ws:
         ws.receive_json()
         ws.send_text("not json")
         assert ws.receive_json()["code"] == "bad_frame"
@@ -204,7 +215,7 @@ def test_bad_frames_are_answered_with_a_reason_and_the_chat_goes_on(client: Test
 
 def test_asking_for_a_person_escalates_and_says_when_one_will_reply(client: TestClient) -> None:
     token, conversation_id = _session(client)
-    with client.websocket_connect(f"/v1/webchat/ws?token={token}") as ws:
+    with _chat(client, token) as ws:
         ws.receive_json()
         _ask(ws, "m-1", LAKEVIEW)
         ws.send_json({"type": "human"})
@@ -236,7 +247,7 @@ def test_asking_for_a_person_escalates_and_says_when_one_will_reply(client: Test
 
 def test_a_rating_is_stored_and_the_latest_counts(client: TestClient) -> None:
     token, conversation_id = _session(client)
-    with client.websocket_connect(f"/v1/webchat/ws?token={token}") as ws:
+    with _chat(client, token) as ws:
         ws.receive_json()
         ws.send_json({"type": "rating", "score": 3})
         assert ws.receive_json() == {"type": "rated", "score": 3}
@@ -303,7 +314,7 @@ def test_a_person_s_reply_reaches_the_open_window_through_the_outbox(client: Tes
     token, conversation_id = _session(client)
     portal = client.portal
     assert portal is not None
-    with client.websocket_connect(f"/v1/webchat/ws?token={token}") as ws:
+    with _chat(client, token) as ws:
         ws.receive_json()
         ws.send_json({"type": "human"})
         assert ws.receive_json()["type"] == "status"
@@ -318,7 +329,7 @@ def test_a_person_s_reply_reaches_the_open_window_through_the_outbox(client: Tes
     portal.call(lambda: runtime.inbox.post_reply(conversation_id, "Let me know if I can help with anything else."))
     newest = _wait_until_sent(client, runtime, conversation_id, 2)[0]
     assert newest.last_error is not None and newest.last_error.startswith("visitor offline")
-    with client.websocket_connect(f"/v1/webchat/ws?token={token}") as ws:
+    with _chat(client, token) as ws:
         history = ws.receive_json()["history"]
     assert [m["role"] for m in history][-2:] == ["human", "human"]
 
@@ -364,10 +375,11 @@ async def test_a_retry_while_the_answer_is_written_waits_for_that_answer(
     assert [m.role for m in service.inbox.store.messages(session.visitor.conversation_id)] == ["customer", "agent"]
 
 
-def test_the_token_can_come_in_the_first_frame_instead_of_the_url(client: TestClient) -> None:
+def test_the_token_comes_in_the_first_frame_and_never_in_the_url(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     token, conversation_id = _session(client)
-    with client.websocket_connect("/v1/webchat/ws") as ws:
-        ws.send_json({"type": "auth", "token": token})
+    with _chat(client, token) as ws:
         assert ws.receive_json()["conversation_id"] == conversation_id
     with client.websocket_connect("/v1/webchat/ws") as ws:
         ws.send_json({"type": "message", "id": "m-1", "text": "hi"})
@@ -377,6 +389,39 @@ def test_the_token_can_come_in_the_first_frame_instead_of_the_url(client: TestCl
     assert refused["code"] == "unauthorized" and '"type": "auth"' in refused["reason"]
     assert closed.value.code == 4401
 
+    # A valid token in the URL is refused before it is read, even with the auth frame that follows it.
+    before = len(ConversationStore(_runtime(client).engine).messages(conversation_id))
+    with caplog.at_level("DEBUG"), client.websocket_connect(f"/v1/webchat/ws?token={token}") as ws:
+        ws.send_json({"type": "auth", "token": token})
+        refused = ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert refused["type"] == "error" and refused["code"] == "unauthorized"
+    assert "?token=" in refused["reason"] and '"type": "auth"' in refused["reason"]
+    assert token not in refused["reason"] and closed.value.code == 4401
+    assert token not in caplog.text
+    assert len(ConversationStore(_runtime(client).engine).messages(conversation_id)) == before
+
+
+def test_a_token_in_a_logged_url_is_blanked() -> None:
+    record = logging.LogRecord(
+        "uvicorn.error",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:5000", "/v1/webchat/ws?lang=en&token=eyJhbGciOi.payload.sig&x=1"),
+        None,
+    )
+    assert QueryTokenRedaction().filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "WebSocket /v1/webchat/ws?lang=en&token=[redacted]&x=1" [accepted]'
+    access = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, "GET /x?token=abc HTTP/1.1 200", None, None)
+    assert QueryTokenRedaction().filter(access) and access.getMessage() == "GET /x?token=[redacted] HTTP/1.1 200"
+    redact_query_tokens("frontdesk.test.redaction")
+    redact_query_tokens("frontdesk.test.redaction")
+    filters = logging.getLogger("frontdesk.test.redaction").filters
+    assert [type(f) for f in filters] == [QueryTokenRedaction], "added once"
+
 
 def test_a_proactive_notice_reaches_customers_asking_about_the_incident_once(client: TestClient) -> None:
     service = client.app.state.webchat  # type: ignore[attr-defined]
@@ -384,7 +429,7 @@ def test_a_proactive_notice_reaches_customers_asking_about_the_incident_once(cli
     service.proactive = lambda text: ("alert-7", notice) if "card" in text.lower() else None
     try:
         token, conversation_id = _session(client)
-        with client.websocket_connect(f"/v1/webchat/ws?token={token}") as ws:
+        with _chat(client, token) as ws:
             ws.receive_json()
             first = _ask(ws, "m1", "My card payment was declined")
             second = _ask(ws, "m2", "Is my card payment going to work later?")
@@ -396,7 +441,7 @@ def test_a_proactive_notice_reaches_customers_asking_about_the_incident_once(cli
         history = client.get("/v1/webchat/history", headers=_auth(token)).json()
         assert notice in [m["text"] for m in history["messages"]], "the notice stays in the transcript"
         other_token, _ = _session(client)
-        with client.websocket_connect(f"/v1/webchat/ws?token={other_token}") as ws:
+        with _chat(client, other_token) as ws:
             ws.receive_json()
             assert [f["text"] for f in _ask(ws, "m1", "card declined?") if f["type"] == "notice"] == [notice]
     finally:

@@ -618,3 +618,34 @@ def test_sync_roster_updates_profiles_and_removes_missing_agents(h: Harness) -> 
     # ana's conversation was handed back on her way out and went to bob
     assert h.open_offer(ticket)[1] == "bob"
     assert "handed_back" in h.kinds(ticket)
+
+
+def test_an_agent_only_offered_a_conversation_may_accept_or_decline_it_nothing_more(h: Harness) -> None:
+    h.add("ana", skills={"cards": 5})
+    h.add("bob", skills={"cards": 4})
+    h.add("sup", role=Role.SUPERVISOR, chat=0)
+    ticket = h.escalate("c1")
+    offer_id, offered = h.open_offer(ticket)
+    assert offered == "ana"
+    with pytest.raises(PermissionDeniedError, match=f"'ana' was only offered ticket {ticket}: accept the offer"):
+        h.router.resolve(ticket, by="ana", reason="closing it unseen")
+    with pytest.raises(PermissionDeniedError, match=f"'ana' was only offered ticket {ticket}: accept the offer"):
+        h.router.transfer(ticket, by="ana", to_team="payments")
+    unchanged = h.router.ticket(ticket)
+    assert unchanged.state is TicketState.OFFERED and unchanged.agent_id == "ana" and unchanged.team == "cards"
+    assert h.open_offer(ticket) == (offer_id, "ana"), "the offer is still open"
+    assert h.kinds(ticket) == ["escalated", "offered"]
+
+    h.router.decline(offer_id, "ana")
+    offer_id, offered = h.open_offer(ticket)
+    assert offered == "bob"
+    h.router.accept(offer_id, "bob")
+    h.router.resolve(ticket, by="bob", reason="answered")  # once assigned, the holder may
+    assert h.router.ticket(ticket).state is TicketState.RESOLVED
+
+    second = h.escalate("c2")
+    _, offered = h.open_offer(second)
+    h.router.transfer(second, by="sup", to_team="payments", note="supervisors may act on an offered ticket")
+    assert h.router.ticket(second).target_team == "payments"
+    h.router.resolve(second, by="sup", reason="duplicate")
+    assert h.router.ticket(second).state is TicketState.RESOLVED

@@ -276,6 +276,40 @@ def test_accept_reply_note_transfer_and_resolve(console: ConsoleHarness) -> None
     assert bo.get("/conversations/c-flow").json()["can_act"] is False
 
 
+def test_an_agent_only_offered_a_conversation_cannot_resolve_transfer_or_answer_it(console: ConsoleHarness) -> None:
+    console.add_team("billing")
+    console.add_agent("ana")
+    console.add_agent("sue", role=Role.SUPERVISOR, status=AgentStatus.OFFLINE)
+    ana, sue = console.sign_in("ana"), console.sign_in("sue")
+    _escalate(console, "c-offered")
+    offer = _offer(ana)
+    before = console.router.ticket_for("c-offered")
+    assert before is not None and before.state is TicketState.OFFERED and before.agent_id == "ana"
+    messages_before = len(console.runtime.inbox.store.messages("c-offered"))
+
+    for path, body in (
+        ("resolve", {"reason": "closing it before taking it"}),
+        ("transfer", {"to_team": "billing"}),
+        ("replies", {"text": "Hello, I have not accepted this yet"}),
+    ):
+        refused = ana.post(f"/conversations/c-offered/{path}", body)
+        assert refused.status_code == 403, (path, refused.text)
+        assert "accept" in refused.json()["detail"] and "offer" in refused.json()["detail"], refused.json()
+
+    after = console.router.ticket_for("c-offered")
+    assert after == before, "the ticket is unchanged: still offered to ana, same team, no target"
+    assert console.runtime.inbox.store.get("c-offered").status == "escalated"  # type: ignore[union-attr]
+    assert len(console.runtime.inbox.store.messages("c-offered")) == messages_before
+    assert [o["id"] for o in ana.get("/offers").json()] == [offer["id"]], "the offer stays open"
+    view = ana.get("/conversations/c-offered").json()
+    assert view["can_act"] is False and view["can_reply"] is False
+
+    # What an offered agent may do: decline (or accept). A supervisor may act on the offered conversation.
+    assert ana.post(f"/offers/{offer['id']}/decline", {"note": "busy"}).status_code == 200
+    done = sue.post("/conversations/c-offered/resolve", {"reason": "duplicate of another chat"})
+    assert done.status_code == 200 and done.json()["state"] == TicketState.RESOLVED.value
+
+
 def test_suggested_replies_cite_the_knowledge_base_and_are_never_sent(console: ConsoleHarness) -> None:
     console.add_agent("ana")
     ana = console.sign_in("ana")
