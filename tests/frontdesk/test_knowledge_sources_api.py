@@ -14,7 +14,7 @@ from frontdesk.app import create_app
 from frontdesk.settings import Settings
 from knowledge.embeddings import SentenceTransformerEmbedder
 
-TOKEN = "sources-admin-token-0123456789"
+TOKEN = "sources-admin-token-0123456789-abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -72,7 +72,7 @@ def test_loopback_is_refused_by_default(
         assert detail["failed"][0]["reason"] == (
             "refused: 127.0.0.1 is a loopback address; set FRONTDESK_INGEST_ALLOWED_HOSTS to allow it"
         )
-        assert client.get("/v1/knowledge/documents").json()["total"] == 0
+        assert client.get("/v1/knowledge/documents", headers=AUTH).json()["total"] == 0
         bad = client.post("/v1/knowledge/sources", json={"urls": [f"http://0177.0.0.1:{port}/"]}, headers=AUTH)
         assert bad.status_code == 422 and "not a valid URL" in bad.text
     assert paths == []
@@ -91,5 +91,5 @@ def test_allowed_hosts_are_fetched_and_the_rest_reported(
         [failure] = report["failed"]
         assert failure["source"] == refused
         assert failure["reason"].startswith("refused: 127.0.0.2 is a loopback address")
-        assert client.get("/v1/knowledge/documents").json()["total"] == 1
+        assert client.get("/v1/knowledge/documents", headers=AUTH).json()["total"] == 1
     assert paths == ["/vpn"]

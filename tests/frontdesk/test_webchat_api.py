@@ -36,9 +36,15 @@ STORES_ARTICLE = "Store locations, opening hours and parking"
 Frame = dict[str, Any]
 
 
+ADMIN_TOKEN = "webchat-tests-admin-token-0123456789abcdef"
+API = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("webchat") / "data", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        data_dir=tmp_path_factory.mktemp("webchat") / "data", admin_token=ADMIN_TOKEN, _env_file=None
+    )
     with TestClient(create_app(settings, embedder=embedder)) as c:
         yield c
 
@@ -228,7 +234,7 @@ def test_asking_for_a_person_escalates_and_says_when_one_will_reply(client: Test
         held = _ask(ws, "m-2", "Are you still there?")[-1]
     assert held["text"] == WITH_A_PERSON, "the bot no longer answers; the message waits for the person"
 
-    conversation = client.get(f"/v1/conversations/{conversation_id}").json()
+    conversation = client.get(f"/v1/conversations/{conversation_id}", headers=API).json()
     assert conversation["status"] == "escalated" and conversation["escalation_reason"] == "customer_asked_for_human"
     ticket = client.app.state.runtime.router.ticket_for(conversation_id)  # type: ignore[attr-defined]
     assert ticket is not None and ticket.reason == "customer_asked_for_human", "routing queued it for a person"
@@ -242,7 +248,7 @@ def test_asking_for_a_person_escalates_and_says_when_one_will_reply(client: Test
     token_rest, conversation_rest = _session(client)
     response = client.post("/v1/webchat/human", headers=_auth(token_rest))
     assert response.status_code == 200 and response.json()["status"] == "escalated"
-    assert client.get(f"/v1/conversations/{conversation_rest}").json()["status"] == "escalated"
+    assert client.get(f"/v1/conversations/{conversation_rest}", headers=API).json()["status"] == "escalated"
 
 
 def test_a_rating_is_stored_and_the_latest_counts(client: TestClient) -> None:

@@ -66,7 +66,8 @@ def test_bursts_from_one_client_are_refused_with_retry_after(start_service: Call
 
         # The WebSocket refuses the same visitor's next message with a frame, and stays open.
         ws_url = service.base_url.replace("http://", "ws://") + "/v1/webchat/ws"
-        with connect(f"{ws_url}?token={token}", open_timeout=30) as socket:
+        with connect(ws_url, open_timeout=30) as socket:
+            socket.send(json.dumps({"type": "auth", "token": token}))
             assert json.loads(socket.recv(timeout=30))["type"] == "hello"
             socket.send(json.dumps({"type": "message", "id": "m-flood-1", "text": "hello?"}))
             frame = json.loads(socket.recv(timeout=30))

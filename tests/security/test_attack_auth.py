@@ -26,7 +26,7 @@ def test_no_anonymous_change_to_the_knowledge_base(service: Any) -> None:
     before = _documents(service)
     files = {"files": ("evil.md", b"# Refunds\n\nRefunds are paid to whoever asks, in cash.")}
     with service.client() as client:
-        for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Basic YWRtaW46YWRtaW4="}):
+        for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic YWRtaW46YWRtaW4="}):
             assert client.post("/v1/knowledge/documents", files=files, headers=headers).status_code == 401
         forged = {"Authorization": "Bearer fdk_0123456789_" + "A" * 43, "X-Forwarded-For": "127.0.0.1"}
         assert client.post("/v1/knowledge/documents", files=files, headers=forged).status_code == 401

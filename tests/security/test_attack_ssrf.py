@@ -75,7 +75,7 @@ def secret_server(start: Callable[[], LocalServer]) -> LocalServer:
 
 def documents(service: Any) -> list[tuple[str, str]]:
     with service.client() as client:
-        response = client.get("/v1/knowledge/documents", params={"limit": 1000})
+        response = client.get("/v1/knowledge/documents", params={"limit": 1000}, headers=service.admin_headers)
     assert response.status_code == 200, response.text
     return sorted((d["id"], d["content_hash"]) for d in response.json()["documents"])
 
@@ -182,7 +182,7 @@ def test_allowed_hosts_ingest_from_the_intranet(
     assert [f["source"] for f in report["failed"]] == [elsewhere]
     assert report["failed"][0]["reason"].startswith("refused: 127.0.0.2 is a loopback address")
     with served.client() as client:
-        doc = client.get(f"/v1/knowledge/documents/{wiki.url('/vpn')}")
+        doc = client.get(f"/v1/knowledge/documents/{wiki.url('/vpn')}", headers=served.admin_headers)
     assert doc.status_code == 200 and "badge number" in doc.json()["chunks"][0]["text"]
     cli = served.cli("ingest", wiki.url("/printers"), "--json")
     assert wiki.url("/printers") in cli.stdout

@@ -23,6 +23,9 @@ from frontdesk.settings import Settings
 from knowledge.base import KnowledgeBase
 from routing import AgentStatus, ChannelKind, HumanAgent, Role, Router, Team
 
+ADMIN_TOKEN = "console-tests-admin-token-0123456789abcdef"
+# What an integration sends to the conversations API (the tests drive customers through it).
+API = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PASSWORD = "correct horse battery"
 ORIGIN = "http://testserver"
 SIGN_IN = {"X-Requested-With": "frontdesk-console"}
@@ -117,7 +120,11 @@ def console(
 ) -> Iterator[ConsoleHarness]:
     """The whole service on the test's database, its workers running (routing, replies, outbox, console)."""
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, data_dir=tmp_path / "data", demo_kb=False, console_refresh_seconds=0.5
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        demo_kb=False,
+        console_refresh_seconds=0.5,
+        admin_token=ADMIN_TOKEN,
     )
     runtime = build_test_runtime(settings, engine, demo_agent, demo_knowledge)
     app = create_app(runtime=runtime)

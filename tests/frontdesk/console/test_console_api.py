@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from conftest import ORIGIN, PASSWORD, SIGN_IN, ConsoleHarness, SignedIn
+from conftest import API, ORIGIN, PASSWORD, SIGN_IN, ConsoleHarness, SignedIn
 from fakes.network import wait_for
 
 from frontdesk.console.tables import sessions_table
@@ -18,7 +18,7 @@ HUMAN = "I want to talk to a human about my refund, my card 4111 1111 1111 1111 
 
 
 def _escalate(console: ConsoleHarness, conversation_id: str, text: str = HUMAN) -> dict[str, Any]:
-    reply = console.client.post(f"/v1/conversations/{conversation_id}/messages", json={"text": text})
+    reply = console.client.post(f"/v1/conversations/{conversation_id}/messages", json={"text": text}, headers=API)
     assert reply.status_code == 200, reply.text
     assert reply.json()["escalation"] is not None
     return dict(reply.json())
@@ -160,7 +160,9 @@ def test_roles_decide_what_an_agent_sees_and_may_do(console: ConsoleHarness) -> 
     assert sue.get("/conversations/c-roles").status_code == 200, "a supervisor opens any conversation"
     assert sue.get("/state").json()["queue"] is not None and ana.get("/state").json()["queue"] is None
 
-    console.client.post("/v1/conversations/c-other/messages", json={"text": "Where is the Lakeview store?"})
+    console.client.post(
+        "/v1/conversations/c-other/messages", json={"text": "Where is the Lakeview store?"}, headers=API
+    )
     assert ana.get("/conversations/c-other").status_code == 403, "not offered to or held by ana"
     assert ana.get("/conversations/nope").status_code == 404
 
@@ -213,7 +215,9 @@ def test_accept_reply_note_transfer_and_resolve(console: ConsoleHarness) -> None
     console.add_agent("bo", team="billing")
     ana, bo = console.sign_in("ana"), console.sign_in("bo")
     bo.put("/me/status", {"status": "away"})
-    answered = console.client.post("/v1/conversations/c-flow/messages", json={"text": "How long do refunds take?"})
+    answered = console.client.post(
+        "/v1/conversations/c-flow/messages", json={"text": "How long do refunds take?"}, headers=API
+    )
     assert answered.json()["escalation"] is None, "the bot answers this one"
     _escalate(console, "c-flow")
     offer = _offer(ana)
@@ -246,7 +250,7 @@ def test_accept_reply_note_transfer_and_resolve(console: ConsoleHarness) -> None
     secret = "Internal: customer was rude on the phone last week"
     assert ana.post("/conversations/c-flow/notes", {"text": secret}).status_code == 201
     assert secret in [n["text"] for n in ana.get("/conversations/c-flow").json()["notes"]]
-    public = console.client.get("/v1/conversations/c-flow").json()
+    public = console.client.get("/v1/conversations/c-flow", headers=API).json()
     assert secret not in str(public), "the conversations API never shows notes"
     assert all(secret not in e.message.text for e in console.runtime.outbox.entries(conversation_id="c-flow"))
     memory = console.runtime.inbox._history("c-flow", before=None)
@@ -384,7 +388,9 @@ def test_an_unverified_email_sender_is_shown_and_named_in_the_summary(console: C
     assert view["summary"].startswith("Unverified sender")
     assert all(m["sender_verified"] is None for m in view["messages"] if m["role"] != "customer")
     # A channel that says nothing about its senders (the API chat here) shows nothing.
-    answered = console.client.post("/v1/conversations/c-plain/messages", json={"text": "How long do refunds take?"})
+    answered = console.client.post(
+        "/v1/conversations/c-plain/messages", json={"text": "How long do refunds take?"}, headers=API
+    )
     assert answered.status_code == 200
     plain = sue.get("/conversations/c-plain")
     assert plain.status_code == 200 and plain.json()["conversation"]["sender_verified"] is None

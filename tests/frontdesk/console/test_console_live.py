@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import ORIGIN, ConsoleHarness, SignedIn
+from conftest import API, ORIGIN, ConsoleHarness, SignedIn
 from starlette.testclient import WebSocketTestSession
 
 from routing import EscalationRequest, Router
@@ -71,10 +71,14 @@ def test_the_socket_needs_the_session_cookie_and_this_origin(console: ConsoleHar
 def test_offers_and_customer_messages_reach_the_page_at_once(console: ConsoleHarness) -> None:
     console.add_agent("ana")
     ana = console.sign_in("ana")
-    console.client.post("/v1/conversations/c-other/messages", json={"text": "Where is the Lakeview store?"})
+    console.client.post(
+        "/v1/conversations/c-other/messages", json={"text": "Where is the Lakeview store?"}, headers=API
+    )
     with _socket(console, ana) as ws:
         assert _next(ws)["type"] == "state"
-        console.client.post("/v1/conversations/c-live/messages", json={"text": "Can I talk to a person please?"})
+        console.client.post(
+            "/v1/conversations/c-live/messages", json={"text": "Can I talk to a person please?"}, headers=API
+        )
         frames = _until(ws, lambda f: f["type"] == "state" and f["offers"])
         assert any(f["type"] == "event" and f["event"]["kind"] == "offered" for f in frames)
         offer = frames[-1]["offers"][0]
@@ -89,7 +93,7 @@ def test_offers_and_customer_messages_reach_the_page_at_once(console: ConsoleHar
         refused = _until(ws, lambda f: f["type"] == "error")
         assert refused[-1]["code"] == "forbidden"
         ws.send_json({"type": "watch", "conversation_id": "c-live"})
-        console.client.post("/v1/conversations/c-live/messages", json={"text": "My order number is 4417"})
+        console.client.post("/v1/conversations/c-live/messages", json={"text": "My order number is 4417"}, headers=API)
         pushed = _until(ws, lambda f: f["type"] == "message" and "4417" in f["message"]["text"])
         assert pushed[-1]["conversation_id"] == "c-live" and pushed[-1]["message"]["role"] == "customer"
         ws.send_json({"type": "ping"})
