@@ -238,8 +238,9 @@ def test_asking_for_a_person_escalates_and_says_when_one_will_reply(client: Test
     assert conversation["status"] == "escalated" and conversation["escalation_reason"] == "customer_asked_for_human"
     ticket = client.app.state.runtime.router.ticket_for(conversation_id)  # type: ignore[attr-defined]
     assert ticket is not None and ticket.reason == "customer_asked_for_human", "routing queued it for a person"
-    notes = [m for m in conversation["messages"] if m["role"] == "system"]
-    assert len(notes) == 1 and notes[0]["details"]["event"] == "human_requested"
+    stored = client.app.state.runtime.inbox.store.messages(conversation_id)  # type: ignore[attr-defined]
+    notes = [m for m in stored if m.role == "system"]
+    assert len(notes) == 1 and notes[0].details["event"] == "human_requested"
     history = client.get("/v1/webchat/history", headers=_auth(token)).json()
     assert history["status"] == "escalated" and history["notice"] == status["notice"]
     assert "Waiting for a person" in history["notice"] and "10 minutes" in history["notice"]
