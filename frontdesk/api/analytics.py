@@ -51,7 +51,8 @@ async def identify_supervisor(request: Request, settings: SettingsDep, *, change
     """Who reads (or, with `changes`, changes) supervisors' pages: "admin-token", or the id of a signed-in
     supervisor or admin; changes from the console also need its CSRF header and the same origin."""
     if request.headers.get("authorization") is not None:
-        if bearer(request) is not None and matches_admin_token(bearer(request) or "", settings):
+        given = bearer(request)
+        if given is not None and matches_admin_token(given, settings):
             return "admin-token"
         if changes:
             raise HTTPException(
