@@ -7,19 +7,18 @@ import logging
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from channels.webchat.protocol import MAX_FRAME_BYTES
+from frontdesk.cli_settings import fail, load_settings
 from frontdesk.console.cli import agents_app
 from frontdesk.db import DatabaseError
 from frontdesk.keys_cli import keys_app
 from frontdesk.runtime import Runtime, build_runtime, ingest_demo_if_empty
-from frontdesk.settings import Settings
 from knowledge.base import IngestProgress
 from knowledge.documents import MetadataValue
 from knowledge.embeddings import SentenceTransformerEmbedder
@@ -46,25 +45,11 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    """Print a clear error and leave with `code`."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"FRONTDESK_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        _fail(f"invalid settings: {problems}")
-
-
 def _runtime() -> Runtime:
     try:
-        return build_runtime(_settings())
+        return build_runtime(load_settings())
     except (DatabaseError, KnowledgeError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _parse_filters(values: list[str]) -> dict[str, MetadataValue]:
@@ -72,7 +57,7 @@ def _parse_filters(values: list[str]) -> dict[str, MetadataValue]:
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            _fail(f"--filter takes key=value, got {item!r}", code=2)
+            fail(f"--filter takes key=value, got {item!r}", code=2)
         filters[key.strip()] = value.strip()
     return filters
 
@@ -87,7 +72,7 @@ def serve(
 
     from frontdesk.app import create_app
 
-    settings = _settings()
+    settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = _runtime()
     report = ingest_demo_if_empty(runtime)
@@ -172,7 +157,7 @@ def search(
     from knowledge.documents import Turn
 
     if not question.strip():
-        _fail("the question is empty", code=2)
+        fail("the question is empty", code=2)
     runtime = _runtime()
     turns = [Turn(role="customer", text=text) for text in history or []]
     passages = runtime.knowledge.search(question, history=turns, k=k, filters=_parse_filters(filters or []) or None)
@@ -258,7 +243,7 @@ def eval_intents(
     try:
         result = run_intents_eval(train, test, skills_json=skills, embedder=embedder)
     except (IntentDataError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     sys.stdout.write(json.dumps(result) + "\n")
 
 
@@ -301,7 +286,7 @@ def eval_routing(
         loaded = load_roster(roster or EXAMPLE_ROSTER, skill_map=skill_map)
         result = run_routing_eval(events, loaded, settings=SimulationSettings(seed=seed))
     except ValueError as exc:  # RosterError is a ValueError too
-        _fail(str(exc))
+        fail(str(exc))
     sys.stdout.write(json.dumps(result) + "\n")
 
 
@@ -355,13 +340,13 @@ def eval_emerging(
             )
             topics = shared / "banking77" / "train.csv"
             if not topics.is_file():
-                _fail(f"no labelled topics at {topics}: pass --topics FILE.csv or --intents DIR")
+                fail(f"no labelled topics at {topics}: pass --topics FILE.csv or --intents DIR")
     try:
         result = run_emerging_eval(
             stream, assigner, encode=encode, topics_csv=topics, manifest=manifest, given=given_topics
         )
     except (ValueError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     sys.stdout.write(json.dumps(result) + "\n")
 
 
@@ -382,18 +367,18 @@ def train_intents(
     """Train the intent classifier and save it where the service loads it at start."""
     from agent.intents import IntentClassifier, IntentConfig, IntentDataError, load_labelled_csv
 
-    settings = _settings()
+    settings = load_settings()
     target = output or settings.data_dir / "intents"
     try:  # bad input is refused before the model loads
         config = IntentConfig(oos_margin=oos_margin)
         messages = load_labelled_csv(data)
     except (IntentDataError, ValueError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     embedder = _embedder()
     try:
         classifier = IntentClassifier.train(messages.texts, messages.labels, embedder=embedder, config=config)
     except (IntentDataError, ValueError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     classifier.save(target)
     out.print(f"saved an intent model of {len(classifier.intents)} intents to {target}", highlight=False)
 
@@ -415,7 +400,7 @@ def ask(
     from frontdesk.inbox import reply_details
 
     if not question.strip():
-        _fail("the question is empty", code=2)
+        fail("the question is empty", code=2)
     runtime = _runtime()
     conversation_id = conversation or f"cli-{uuid.uuid4().hex[:12]}"
 
@@ -459,16 +444,16 @@ def erase(
     from frontdesk.erasure import address_forms, customer_conversations, erase_customer
     from frontdesk.runtime import analytics_key, build_router
 
-    settings = _settings()
+    settings = load_settings()
     try:
         forms = address_forms(customer)
         engine = db.create_engine(settings.resolved_database_url)
         db.upgrade(engine)
     except (ValueError, DatabaseError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     found = customer_conversations(engine, customer)
     if not yes and not typer.confirm(f"Erase {len(found)} conversation(s) and all data of {customer!r}?"):
-        _fail("nothing erased", code=1)
+        fail("nothing erased", code=1)
     key = analytics_key(settings)
     log = InteractionLog(engine)
     erasure = erase_customer(
@@ -480,7 +465,7 @@ def erase(
     )
     engine.dispose()
     if erasure.total == 0:
-        _fail(
+        fail(
             f"nothing was found for {customer!r}: give the address they wrote from (a phone number with its "
             "country code, an e-mail address, a web-chat visitor id)"
         )
@@ -507,19 +492,19 @@ def report_gaps(
     from frontdesk.gaps import GapQuery, print_report, run_report
 
     if since is not None and days is not None:
-        _fail("give --since or --days, not both", code=2)
+        fail("give --since or --days, not both", code=2)
     now = dt.datetime.now(dt.UTC)
     start = now - dt.timedelta(days=days or 7)
     if since is not None:
         try:
             start = dt.datetime.fromisoformat(since)
         except ValueError:
-            _fail(f"--since takes an ISO 8601 date or time such as 2025-03-01, got {since!r}", code=2)
+            fail(f"--since takes an ISO 8601 date or time such as 2025-03-01, got {since!r}", code=2)
         start = start.replace(tzinfo=dt.UTC) if start.tzinfo is None else start
     try:
         query = GapQuery(since=start, until=now, limit=limit, drafts=drafts)
     except ValueError as exc:
-        _fail(str(exc), code=2)
+        fail(str(exc), code=2)
     runtime = _runtime()
     report = run_report(runtime, query)
     if as_json:
@@ -537,16 +522,16 @@ def _run_eval(run: Callable[[SentenceTransformerEmbedder, Path], Mapping[str, ob
         with tempfile.TemporaryDirectory(prefix="frontdesk-eval-") as tmp:
             result = run(embedder, Path(tmp))
     except (KnowledgeError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     sys.stdout.write(json.dumps(result) + "\n")
 
 
 def _embedder() -> SentenceTransformerEmbedder:
-    settings = _settings()
+    settings = load_settings()
     try:
         return SentenceTransformerEmbedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
     except KnowledgeError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def main() -> None:

@@ -7,41 +7,30 @@ creation; the database keeps only its hash. These commands open the database onl
 from __future__ import annotations
 
 import json
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import sqlalchemy as sa
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from frontdesk import db
 from frontdesk.api_keys import ApiKeyError, ApiKeyStore, Scope
-from frontdesk.settings import Settings
+from frontdesk.cli_settings import fail, load_settings
 
 keys_app = typer.Typer(help="API keys for integrations (scoped, stored hashed, revocable).", no_args_is_help=True)
 out = Console()
-err = Console(stderr=True)
 SCOPES = ", ".join(s.value for s in Scope)
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
 def _store() -> ApiKeyStore:
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"FRONTDESK_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        _fail(f"invalid settings: {problems}")
+    settings = load_settings()
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine: sa.Engine = db.create_engine(settings.resolved_database_url)
         db.upgrade(engine)
     except db.DatabaseError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return ApiKeyStore(engine)
 
 
@@ -55,7 +44,7 @@ def create(
     try:
         record, key = _store().create(name, scope)
     except ApiKeyError as exc:
-        _fail(str(exc), code=2)
+        fail(str(exc), code=2)
     scopes = sorted(s.value for s in record.scopes)
     if as_json:
         out.print_json(json.dumps({"id": record.id, "name": record.name, "scopes": scopes, "key": key}))
@@ -93,5 +82,5 @@ def revoke(key: Annotated[str, typer.Argument(help="The key's id (or its name, w
     try:
         record = _store().revoke(key)
     except ApiKeyError as exc:
-        _fail(str(exc), code=2)
+        fail(str(exc), code=2)
     out.print(f"Revoked key {record.id} ({record.name}).", highlight=False)

@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from frontdesk import db
+from frontdesk.cli_settings import load_settings
 from frontdesk.console.accounts import AccountStore
 from frontdesk.console.admin import create_agent
 from frontdesk.console.errors import ConsoleError
-from frontdesk.settings import Settings
 from routing import AgentStatus, HumanAgent, Router, RoutingError
 
 agents_app = typer.Typer(help="Human agents and their console accounts.", no_args_is_help=True)
@@ -35,11 +35,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 def _open() -> tuple[sa.Engine, Router]:
     from frontdesk.runtime import build_router
 
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"FRONTDESK_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        _fail(f"invalid settings: {problems}")
+    settings = load_settings()
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = db.create_engine(settings.resolved_database_url)
