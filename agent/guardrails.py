@@ -7,6 +7,7 @@ in `agent.injection` and is re-exported here.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -60,6 +61,7 @@ _EMAIL = re.compile(
 # A number as people write it: digit runs joined by single separators, maybe with "+" and parentheses.
 _NUMBER = re.compile(r"\+?\(?\d+(?:(?:\) ?|\)?[ .\-/]\(?)\d+)*\)?")
 _NON_DIGIT = re.compile(r"\D")
+_DIGIT_RUN = re.compile(r"\d+")
 
 _IBAN = re.compile(r"[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)(?!\w)", re.IGNORECASE)
 _IBAN_LENGTHS = {
@@ -76,6 +78,7 @@ _IBAN_LENGTHS = {
 
 _CARD_SHAPE = re.compile(r"\d+(?:[ -]\d+)*")
 _SSN = re.compile(r"(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}")
+_SSN_IN_RUN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
 _NINO_PREFIX = re.compile(r"(?<!\w)(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?$", re.IGNORECASE)
 _NINO_DIGITS = re.compile(r"\d{2} ?\d{2} ?\d{2}")
 _NINO_SUFFIX = re.compile(r" ?[A-D](?!\w)", re.IGNORECASE)
@@ -103,16 +106,13 @@ _AMOUNT_BEFORE = re.compile(r"(?:€|\$|£|eur|usd|gbp|chf)\s?$", re.IGNORECASE)
 Span = tuple[int, int]
 
 
+_DOUBLED = str.maketrans("0123456789", "0246813579")  # each digit doubled, less 9 when above 9
+
+
 def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
+    reverse = digits[::-1]
+    kept, doubled = reverse[0::2], reverse[1::2].translate(_DOUBLED)
+    return (sum(kept.encode()) + sum(doubled.encode()) - 48 * len(digits)) % 10 == 0
 
 
 def _card_number_ok(digits: str) -> bool:
@@ -140,36 +140,52 @@ def _iban_at(text: str, start: int) -> Span | None:
         return None
     raw = match.group()
     expected = _IBAN_LENGTHS.get(raw[:2].upper())
-    for cut in [len(raw)] + [m.start() for m in re.finditer(" ", raw)][::-1]:
-        if expected is not None and cut - raw.count(" ", 0, cut) != expected:
-            continue  # not this country's length: no need to compute the checksum
-        if _iban_ok(raw[:cut].replace(" ", "")):
-            return start, start + cut
-    return None
+    if expected is None:
+        return None  # not a country of the IBAN registry
+    # Written compact, the IBAN is the whole match; written in groups of four, it ends after `expected` characters and
+    # the spaces between its groups.
+    cut = expected + (expected - 1) // 4 if " " in raw else expected
+    if cut > len(raw) or (cut < len(raw) and raw[cut] != " "):
+        return None
+    return (start, start + cut) if _iban_ok(raw[:cut].replace(" ", "")) else None
 
 
-def _card_in(text: str, start: int, end: int) -> Span | None:
-    """The longest run of whole digit groups in text[start:end] that is a valid card number."""
+def _cards_in(text: str, start: int, end: int) -> Iterator[Span]:
+    """Every valid card number in text[start:end] made of whole digit groups, left to right, the longest at each start.
+
+    A run of digit groups may hold several cards written one after the other ("4111 1111 1111 1111 5500 0000 0000
+    0004"), so each one is found, not only the first.
+    """
     raw = text[start:end]
-    if _card_number_ok(_NON_DIGIT.sub("", raw)):
-        return start, end
-    groups = [(g.start(), g.end()) for g in re.finditer(r"\d+", raw)]
-    best: Span | None = None
-    for i in range(len(groups)):
-        if raw[groups[i][0]] not in "23456":
-            continue  # no issuer's number starts here
-        digits = ""
-        # At most 19 digits in at most 8 groups (cards are written 4-4-4-4, 4-6-5 or 4-4-4-4-3): linear in the run.
-        for j in range(i, min(i + 8, len(groups))):
-            digits += raw[groups[j][0] : groups[j][1]]
-            if len(digits) > 19:
-                break
-            if len(digits) < 13:
-                continue
-            lo, hi = groups[i][0], groups[j][1]
-            if (best is None or hi - lo > best[1] - best[0]) and _card_number_ok(digits):
-                best = (lo, hi)
-    return None if best is None else (start + best[0], start + best[1])
+    flat = _NON_DIGIT.sub("", raw)
+    if _card_number_ok(flat):
+        yield start, end
+        return
+    groups = [g.span() for g in _DIGIT_RUN.finditer(raw)]
+    counts = [0]  # counts[k]: the digits in groups[:k], so groups i..j hold flat[counts[i] : counts[j + 1]]
+    for lo, hi in groups:
+        counts.append(counts[-1] + hi - lo)
+    i = 0
+    while i < len(groups):
+        best = None
+        # Cards have 13 to 19 digits in at most 8 groups (4-4-4-4, 4-6-5 or 4-4-4-4-3) and an issuer's first digit.
+        if raw[groups[i][0]] in "23456" and counts[min(i + 8, len(groups))] - counts[i] >= 13:
+            for j in range(bisect_left(counts, counts[i] + 13) - 1, min(i + 8, len(groups))):
+                if counts[j + 1] - counts[i] > 19:
+                    break
+                if _card_number_ok(flat[counts[i] : counts[j + 1]]):
+                    best = j
+        if best is None:
+            i += 1
+            continue
+        yield start + groups[i][0], start + groups[best][1]
+        i = best + 1
+
+
+def _cards_between(text: str, start: int, end: int) -> Iterator[tuple[PiiKind, int, int]]:
+    for shape in _CARD_SHAPE.finditer(text, start, end):
+        for card in _cards_in(text, *shape.span()):
+            yield "CARD", *card
 
 
 def _national_id(text: str, start: int, end: int, candidate: str) -> Span | None:
@@ -189,7 +205,7 @@ def _national_id(text: str, start: int, end: int, candidate: str) -> Span | None
             if start > 1 and (text[start - 2].isalnum() or text[start - 2] in "_-"):
                 return None
             number, lo = str("XYZ".index(before.upper())) + candidate, start - 1
-        elif before.isalnum() or before in "_-" or len(candidate) != 8:
+        elif (before and (before.isalnum() or before in "_-")) or len(candidate) != 8:
             return None
         if _DNI_LETTERS[int(number) % 23] == suffix.group(1).upper():
             return lo, suffix.end()
@@ -240,11 +256,14 @@ def _spans(text: str) -> Iterator[tuple[PiiKind, int, int]]:
         if digits < 6:
             continue
         if digits >= 13:
-            shape = _CARD_SHAPE.search(candidate)
-            if shape is not None:
-                card = _card_in(text, start + shape.start(), start + shape.end())
-                if card is not None:
-                    yield "CARD", *card
+            # A long run of digit groups may be several numbers written one after the other: its social security
+            # numbers first (their shape is the stricter one), then the cards between them.
+            cursor = start
+            for ssn in _SSN_IN_RUN.finditer(text, start, end):
+                yield "NATIONAL_ID", *ssn.span()
+                yield from _cards_between(text, cursor, ssn.start())
+                cursor = ssn.end()
+            yield from _cards_between(text, cursor, end)
         national = _national_id(text, start, end, candidate)
         if national is not None:
             yield "NATIONAL_ID", *national
@@ -261,14 +280,20 @@ def redact(text: str) -> Redaction:
     conservatively so that order numbers, dates, times and amounts stay. `found` gives the spans in the
     original text, in order. Redacting a redacted text changes nothing.
     """
-    taken: list[tuple[int, int, PiiKind]] = []
+    # The spans taken so far, sorted and disjoint: a new span overlaps one of them only if it overlaps its neighbours.
+    starts: list[int] = []
+    ends: list[int] = []
+    kinds: list[PiiKind] = []
     for kind, start, end in _spans(text):
-        if end <= start or any(start < e and s < end for s, e, _ in taken):
+        at = bisect_right(starts, start)
+        if end <= start or (at and ends[at - 1] > start) or (at < len(starts) and starts[at] < end):
             continue
-        taken.append((start, end, kind))
-    if not taken:
+        starts.insert(at, start)
+        ends.insert(at, end)
+        kinds.insert(at, kind)
+    if not starts:
         return Redaction(text=text, found=())
-    taken.sort()
+    taken = list(zip(starts, ends, kinds, strict=True))
     parts: list[str] = []
     cursor = 0
     for start, end, kind in taken:

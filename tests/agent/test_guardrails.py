@@ -54,6 +54,34 @@ def test_cards_passing_luhn_are_redacted(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # numbers written one after the other join into one run of digit groups: each of them is found
+        ("cards 4111 1111 1111 1111 5500 0000 0000 0004 thanks", "cards [CARD] [CARD] thanks"),
+        ("ssn 123-45-6789 4111 1111 1111 1111", "ssn [NATIONAL_ID] [CARD]"),
+        ("ids 123-45-6789 234-56-7890 ok", "ids [NATIONAL_ID] [NATIONAL_ID] ok"),
+        # at the very start of the text (an empty "character before" once counted as part of a longer token)
+        ("12345678Z is my DNI", "[NATIONAL_ID] is my DNI"),
+    ],
+)
+def test_every_number_of_a_run_is_redacted(text: str, expected: str) -> None:
+    assert redact(text).text == expected
+
+
+@pytest.mark.parametrize("item", ["a@b.co", "4111 1111 1111 1111", "12345678Z", "+49 30 1234567", "123-45-6789"])
+def test_thousands_of_items_are_each_redacted(item: str) -> None:
+    text = " ".join([item] * 5000)
+    result = redact(text)
+    assert len(result.found) == 5000
+    assert not any(ch.isdigit() for ch in result.text) and "@" not in result.text
+
+
+def test_an_iban_of_a_country_outside_the_registry_stays() -> None:
+    text = "account QQ82 WEST 1234 5698 7654 32"  # GB's valid IBAN with a country code no registry holds
+    assert redact(text).text == text
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Order number 4111111111111112 never arrived",  # fails Luhn

@@ -32,6 +32,9 @@ UNITS = (
     "7", "1 ", " ", "a", "Aa", "!?", "@", ".", "-", "a@b.", "x.y@", "%a", "ignore ", "DE89 ", "QUJD", "4a ", "[(<",
     "aж1 ", "a . ", "ABC ", "+1(", "\n", "%41", "&amp;", "i g n o r e ", "[1] ", "4111 ", "0 ", "日本", "\u200b",
     "my instructions ", "((([[[", "<system>", "a-", "1-2-", "aA1+/", "=",
+    # dense personal data: thousands of items, each one found (an overlap check per item once made this quadratic)
+    "a@b.co ", "4111 1111 1111 1111 ", "12345678Z ", "AB 12 34 56 C ", "+49 30 1234567 ", "123-45-6789 ",
+    "DE89 3704 0044 0532 0130 00 ",
 )  # fmt: skip
 
 FUNCTIONS: dict[str, Callable[[str], object]] = {
