@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from agent.agent import AgentConfig, AgentDeps, SupportAgent
 from agent.escalation import EscalationPolicy, prefers_assistant
 from agent.extractive import ExtractiveWriter
-from agent.guardrails import detect_injection
+from agent.injection import warm_up as warm_up_injection_rules
 from agent.intents import IntentClassifier
 from agent.skills import SkillMap
 from agent.types import AnswerWriter, QuestionRewriter
@@ -152,7 +152,7 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
         embedder = SentenceTransformerEmbedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
     knowledge = KnowledgeBase(catalog=Catalog(engine), store=store, embedder=embedder)
     agent, policy, chat_model = build_agent(settings, knowledge, embedder)
-    detect_injection("")  # compiles the detector's rules now, not on the first customer's message
+    warm_up_injection_rules()  # compiles the detector's rules now, not on the first customer's message
     lease = dt.timedelta(seconds=settings.reply_lease_seconds)
     hours = BusinessHours.from_settings(settings.business_hours, settings.business_hours_by_channel)
     conversations = ConversationStore(engine)
