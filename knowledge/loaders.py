@@ -26,6 +26,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from knowledge.chunking import blocks_from_paragraphs
 from knowledge.documents import Block, Document, Metadata, MetadataValue
 from knowledge.errors import DocumentLoadError, KnowledgeError, UnsupportedSourceError
+from knowledge.html_depth import bounded_depth
 
 if TYPE_CHECKING:
     import httpx
@@ -279,7 +280,7 @@ def _md_text(node: SyntaxTreeNode) -> str:
     if node.type in ("fence", "code_block"):
         return node.content.rstrip("\n")
     if node.type == "html_block":
-        return _collapse(LexborHTMLParser(node.content).text(separator=" "))
+        return _collapse(LexborHTMLParser(bounded_depth(node.content)).text(separator=" "))
     return "\n".join(text for child in node.children if (text := _md_text(child)))
 
 
@@ -499,7 +500,7 @@ def parse_html(html: str, *, source: str, doc_id: str, fallback_title: str, base
 
     `url` is the canonical link if the page gives one, else `base_url`.
     """
-    tree = LexborHTMLParser(html)
+    tree = LexborHTMLParser(bounded_depth(html))
     title_node = tree.css_first("title")
     title = _html_text(title_node) if title_node else ""
     any_h1 = tree.css_first("h1")

@@ -27,6 +27,18 @@ _LINE_TAGS = frozenset(
     {"div", "section", "article", "header", "footer", "main", "tr", "li", "dt", "dd", "address", "center", "form"}
     | {"fieldset", "h5", "h6"}
 )
+# HTML's tree builder looks down the stack of open elements for many start tags (a block start tag closes an open
+# <p> "in button scope"), so a deeply nested document costs time quadratic in its depth: 100k characters of "<ul>"
+# took 0.7 s to parse. Elements nested deeper than this lose their tags (their text stays) before parsing.
+MAX_HTML_DEPTH = 64
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]{0,40})(?:[\s/][^<>]{0,4000})?>")
+# Tags that never hold others (void) or that the parser closes by itself when a sibling starts (optional end tags):
+# they cannot nest deeply on their own, so they are not counted.
+_UNCOUNTED_TAGS = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
+    | {"p", "li", "dt", "dd", "option", "tr", "td", "th", "thead", "tbody", "tfoot", "colgroup", "caption", "html"}
+    | {"head", "body"}
+)  # (<optgroup>, <rb>, <rt>, <rp> and <rtc> outside their parents do nest, so they are counted)
 _QUOTE_SELECTORS = "blockquote, .gmail_quote, .moz-cite-prefix, .yahoo_quoted, div[data-marker='__QUOTED_TEXT__']"
 
 _DELIMITER = r"(?:--|_{10,})"
@@ -55,13 +67,38 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _MAX_SIGNATURE_LINES = 12
 
 
+def bounded_depth(html: str, max_depth: int = MAX_HTML_DEPTH) -> str:
+    """`html` with the tags of elements nested deeper than `max_depth` removed (their text is kept), in one pass.
+
+    Depth is counted from the tags as written; each counted element holds at most three uncounted ones (a table's
+    implied tbody, tr and td), so the parser's stack stays under about four times `max_depth` and it parses in time
+    linear in the text.
+    """
+    if html.count("<") <= max_depth:
+        return html
+    depth = 0
+
+    def keep_or_drop(tag: re.Match[str]) -> str:
+        nonlocal depth
+        if tag.group(2).lower() in _UNCOUNTED_TAGS:
+            return tag.group()
+        if tag.group(1):  # an end tag
+            depth = max(0, depth - 1)
+            return tag.group() if depth < max_depth else " "
+        depth += 1
+        return tag.group() if depth <= max_depth else " "
+
+    return _TAG.sub(keep_or_drop, html)
+
+
 def html_to_text(html: str, *, drop_quotes: bool = False) -> str:
     """The readable text of an HTML body: blocks and `<br>` become line breaks, list items `- ` lines.
 
     With `drop_quotes`, quoted history that clients mark in HTML (`<blockquote>`, Gmail's `.gmail_quote`,
-    Thunderbird's cite prefix) is removed first.
+    Thunderbird's cite prefix) is removed first. Elements nested deeper than `MAX_HTML_DEPTH` count as part of
+    their ancestor at that depth (see `bounded_depth`).
     """
-    tree = LexborHTMLParser(html)
+    tree = LexborHTMLParser(bounded_depth(html))
     root = tree.body or tree.root
     if root is None:
         return ""

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from knowledge.chunking import blocks_from_paragraphs
 from knowledge.conversation import normalize_words
+from knowledge.html_depth import MAX_HTML_DEPTH, bounded_depth
 from knowledge.lexical import tokenize
+from knowledge.loaders import parse_html
 from knowledge.sentences import CITATION_MARKER, segments, split_sentences
 
 BOUND = 1.5  # seconds per call on 40,000 characters, with room for a busy 2-core machine
@@ -84,3 +86,28 @@ def test_citation_markers_still_come_off_whole() -> None:
     assert CITATION_MARKER.sub("", "Refunds take 5 days  [1, 2]. Returns are free [3].") == (
         "Refunds take 5 days. Returns are free."
     )
+
+
+PARAGRAPH = "<p>Refunds are paid back to the card you used within five working days of the return reaching us.</p>"
+
+
+@given(
+    opening=st.sampled_from(
+        ("<div>", "<blockquote>", "<section class=x>", "<ul><li>", "<ol><li><div>", "<table>", "<rt>")
+    ),
+    repeat=st.integers(min_value=100, max_value=20_000),
+)
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_a_deeply_nested_page_is_read_whole(opening: str, repeat: int) -> None:
+    # parsing is quadratic in nesting depth and the walker recursive: 20,000 <div> once took 0.3 s to parse
+    # and then failed with "nested too deeply"; the page's text must come out however deep it is written
+    html = f"<html><head><title>Refunds</title></head><body><h1>Refunds</h1>{opening * repeat}{PARAGRAPH}</body></html>"
+    document = parse_html(html, source="deep.html", doc_id="deep", fallback_title="Deep")
+    assert any("five working days" in block.text for block in document.blocks)
+
+
+def test_nesting_is_cut_at_the_bound_and_ordinary_pages_keep_every_tag() -> None:
+    assert bounded_depth(PARAGRAPH * 200) == PARAGRAPH * 200
+    deep = "<div>" * (MAX_HTML_DEPTH + 10) + "x" + "</div>" * (MAX_HTML_DEPTH + 10)
+    assert bounded_depth(deep).count("<div>") == MAX_HTML_DEPTH
+    assert bounded_depth(deep).count("</div>") == MAX_HTML_DEPTH

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from channels.email import SupportMailbox, parse_email
-from channels.email.bodies import new_text
+from channels.email.bodies import MAX_HTML_DEPTH, bounded_depth, html_to_text, new_text
 from channels.email.quotes import quote_start
 
 MakeMail = Callable[..., bytes]
@@ -130,3 +130,54 @@ def test_a_sentence_that_only_looks_like_a_header_is_kept() -> None:
     text = "On Monday my order arrived broken.\nFrom the box alone you can tell."
     assert quote_start(text) is None
     assert new_text(text) == text
+
+
+def _tree_depth(html: str) -> int:
+    from selectolax.lexbor import LexborHTMLParser
+
+    root = LexborHTMLParser(html).root
+    assert root is not None
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.iter())
+    return deepest
+
+
+@given(
+    opening=st.lists(
+        st.sampled_from(
+            ("<div>", "<ul>", "<blockquote>", "<b>", "<span>", "<DIV class=x>", "<p>", "<li>", "<td>", "<table>")
+            + ("<optgroup>", "<rt>", "<x-y>", "<div/>", "</p>")
+        ),
+        min_size=1,
+        max_size=3,
+    ).map("".join),
+    repeat=st.integers(min_value=200, max_value=3_000),
+)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_deeply_nested_html_is_parsed_at_a_bounded_depth(opening: str, repeat: int) -> None:
+    # the tree builder's scope checks walk the stack of open elements: 100k characters of "<ul>" took 0.7 s
+    html = opening * repeat + "the words" + "</div>" * 10 + "<p>after</p>"
+    bounded = bounded_depth(html)
+    assert _tree_depth(bounded) <= 4 * MAX_HTML_DEPTH + 8
+    text = html_to_text(html)
+    assert "the words" in text and text.endswith("after")
+
+
+def test_ordinary_html_keeps_every_tag() -> None:
+    html = "<div><p>Hello <b>there</b></p><ul><li>one</li><li>two</li></ul>" + "<div>x</div>" * 200 + "</div>"
+    assert bounded_depth(html) == html
+
+
+def test_a_mail_of_deeply_nested_html_parses_fast() -> None:
+    mailbox = SupportMailbox("support@northwind.example", domains=("northwind.example",))
+    mail = EmailMessage()
+    mail["From"] = "Jane <jane@customer.example>"
+    mail["To"] = "support@northwind.example"
+    mail["Subject"] = "Nested"
+    mail.set_content("<ul>" * 25_000 + "my order is late", subtype="html")
+    raw = mail.as_bytes()
+    elapsed = _timed(lambda: parse_email(raw, mailbox))
+    assert elapsed < BOUND / 4, f"{elapsed:.2f} s for 100k characters of nested <ul>"
