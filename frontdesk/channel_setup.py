@@ -43,6 +43,7 @@ from channels.twilio import (
 from channels.twilio.routes import messaging_router, voice_router
 from channels.webchat.tokens import load_or_create_secret
 from frontdesk.api.auth import bearer, email_inbound_caller
+from frontdesk.api.client_address import Network, in_networks, parse_address, trusted_networks
 from frontdesk.api.deps import SettingsDep
 from frontdesk.conversations import Conversation
 from frontdesk.inbox import Inbox
@@ -183,6 +184,8 @@ class EmailIntake:
     The sender's verdict comes from the Authentication-Results of `trusted_authserv_ids`: an authenticated
     mail joins its conversation by its reply address, threading headers or subject; any other only by its
     reply address, else it starts a new conversation marked `sender_verified: false` (in its metadata).
+    Over SMTP, those headers are believed only from `trusted_relays` (the MX in front of us): a client that
+    connects straight to the listener could write any header, so its mail is judged with no trusted id.
     """
 
     def __init__(
@@ -193,15 +196,22 @@ class EmailIntake:
         max_bytes: int,
         reply_limit: int,
         trusted_authserv_ids: tuple[str, ...] = (),
+        trusted_relays: tuple[Network, ...] = (),
     ) -> None:
         self._runtime = runtime
         self.mailbox = mailbox
         self.max_bytes = max_bytes
         self.trusted_authserv_ids = trusted_authserv_ids
+        self.trusted_relays = trusted_relays
         self.limiter = SenderRateLimiter(max_replies=reply_limit, window=dt.timedelta(hours=1))
 
-    async def deliver(self, raw: bytes, envelope_from: str | None, rcpt_tos: tuple[str, ...]) -> dict[str, object]:
-        """Store one raw message; raise when it could not be stored (the SMTP client is told to retry)."""
+    async def deliver(
+        self, raw: bytes, envelope_from: str | None, rcpt_tos: tuple[str, ...], *, relayed: bool = True
+    ) -> dict[str, object]:
+        """Store one raw message; raise when it could not be stored (the SMTP client is told to retry).
+
+        `relayed` says the mail came through a server whose Authentication-Results may be believed."""
+        trusted_ids = self.trusted_authserv_ids if relayed else ()
         parsed = await anyio.to_thread.run_sync(
             lambda: read_inbound_email(
                 raw,
@@ -209,7 +219,7 @@ class EmailIntake:
                 envelope_from=envelope_from,
                 envelope_recipients=rcpt_tos,
                 max_bytes=self.max_bytes,
-                trusted_authserv_ids=self.trusted_authserv_ids,
+                trusted_authserv_ids=trusted_ids,
             )
         )
         if parsed.message is None:
@@ -231,8 +241,10 @@ class EmailIntake:
             "sender_verified": message.metadata.get("sender_verified") == "true",
         }
 
-    async def smtp_deliver(self, raw: bytes, envelope_from: str, rcpt_tos: tuple[str, ...]) -> None:
-        await self.deliver(raw, envelope_from or None, rcpt_tos)
+    async def smtp_deliver(self, raw: bytes, envelope_from: str, rcpt_tos: tuple[str, ...], peer: str) -> None:
+        address = parse_address(peer)
+        relayed = address is not None and in_networks(address, self.trusted_relays)
+        await self.deliver(raw, envelope_from or None, rcpt_tos, relayed=relayed)
 
 
 def _email_router(intake: EmailIntake, token: str | None, runtime: Callable[[], Runtime]) -> APIRouter:
@@ -294,6 +306,7 @@ def install_channels(app: FastAPI, settings: Settings) -> None:
             max_bytes=settings.email_max_bytes,
             reply_limit=settings.email_reply_limit,
             trusted_authserv_ids=settings.email_trusted_authserv_id_list,
+            trusted_relays=trusted_networks(settings.email_trusted_relays),
         )
         app.state.email_intake = intake
         token = settings.email_inbound_token.get_secret_value() if settings.email_inbound_token else None

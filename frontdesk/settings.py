@@ -187,6 +187,13 @@ class Settings(BaseSettings):
             "whether a sender is authenticated; empty = no mail is authenticated."
         ),
     )
+    email_trusted_relays: str = Field(
+        default="127.0.0.0/8,::1",
+        description=(
+            "Comma-separated IPs/CIDRs of the mail servers (your MX) that relay to the SMTP listener: only mail "
+            "from them is judged by its Authentication-Results. Mail from any other SMTP client is unverified."
+        ),
+    )
     email_message_id_secret: SecretStr | None = Field(
         default=None,
         description="Keys our Message-IDs (16+ bytes); unset = generated once in <data_dir>.",
@@ -304,9 +311,9 @@ class Settings(BaseSettings):
             raise ValueError(msg) from exc
         return text
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "email_trusted_relays")
     @classmethod
-    def _proxies(cls, value: str) -> str:
+    def _networks(cls, value: str) -> str:
         import ipaddress
 
         for part in value.split(","):
@@ -314,7 +321,7 @@ class Settings(BaseSettings):
                 try:
                     ipaddress.ip_network(part.strip(), strict=False)
                 except ValueError as exc:
-                    msg = f"FRONTDESK_TRUSTED_PROXIES: {part.strip()!r} is not an IP address or CIDR network"
+                    msg = f"{part.strip()!r} is not an IP address or CIDR network"
                     raise ValueError(msg) from exc
         return value
 

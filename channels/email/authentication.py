@@ -14,7 +14,8 @@ other header between; OpenDKIM and OpenDMARC each add one). A forged header belo
 `Received` line is never read. This is sound when the trusted server puts its verdict above its own
 `Received` line (milters do) or removes incoming headers that claim its id, as RFC 8601 section 5 requires
 (Gmail, Microsoft 365, OpenDMARC do); and only when mail cannot reach us *around* that server: a message
-that comes straight to our listener can carry any header at the top.
+that comes straight to our listener can carry any header at the top (the caller passes no trusted id for
+mail from an SMTP client that is not a trusted relay).
 
 What passes (the first that applies, in the counting headers):
 

@@ -35,8 +35,11 @@ from channels.messages import utc_now
 
 log = logging.getLogger(__name__)
 
-DeliverCallback = Callable[[bytes, str, tuple[str, ...]], Awaitable[None]]
-"""`deliver(raw, envelope_from, rcpt_tos)`: persist one received message; raise to have it retried."""
+DeliverCallback = Callable[[bytes, str, tuple[str, ...], str], Awaitable[None]]
+"""`deliver(raw, envelope_from, rcpt_tos, peer)`: persist one received message; raise to have it retried.
+
+`peer` is the SMTP client's IP address ("" when unknown): whether the mail came through a relay that checks
+senders (and writes the Authentication-Results worth believing) is the callback's to judge."""
 
 
 class InboundSmtpHandler:
@@ -78,6 +81,7 @@ class InboundSmtpHandler:
         mail_from = "" if mail_from == "<>" else mail_from  # the null sender of bounces
         rcpt_tos = tuple(envelope.rcpt_tos)
         raw = self._trace_headers(session, mail_from, rcpt_tos) + content
+        peer = session.peer[0] if isinstance(session.peer, tuple) and session.peer else ""
         try:
             await asyncio.to_thread(
                 read_inbound_email,
@@ -91,7 +95,7 @@ class InboundSmtpHandler:
             log.info("refused an e-mail from <%s>: %s", mail_from, exc)
             return f"550 5.6.0 message refused: {_ascii(str(exc))}"
         try:
-            await self.deliver(raw, mail_from, rcpt_tos)
+            await self.deliver(raw, mail_from, rcpt_tos, str(peer))
         except Exception:  # answered with 451: the sending server keeps the message and retries it later
             log.exception("could not store an e-mail from <%s> to %s; answered 451", mail_from, rcpt_tos)
             return "451 4.3.0 try again later"

@@ -31,7 +31,7 @@ def trusted_networks(setting: str) -> tuple[Network, ...]:
         try:
             networks.append(ipaddress.ip_network(text, strict=False))
         except ValueError as exc:
-            msg = f"trusted proxy {text!r} is not an IP address or CIDR network"
+            msg = f"{text!r} is not an IP address or CIDR network"
             raise ValueError(msg) from exc
     return tuple(networks)
 
@@ -52,7 +52,8 @@ def parse_address(text: str) -> Address | None:
     return address
 
 
-def _trusted(address: Address, networks: tuple[Network, ...]) -> bool:
+def in_networks(address: Address, networks: tuple[Network, ...]) -> bool:
+    """Whether `address` lies in one of `networks`."""
     return any(address.version == net.version and address in net for net in networks)
 
 
@@ -73,7 +74,7 @@ def resolve(peer: str | None, forwarded_for: list[str], forwarded: list[str], ne
     direct = parse_address(peer) if peer else None
     if direct is None:
         return peer or UNKNOWN
-    if not _trusted(direct, networks):
+    if not in_networks(direct, networks):
         return str(direct)
     chain = [entry for header in forwarded_for for entry in header.split(",")] or _forwarded_for(forwarded)
     nearest = direct
@@ -81,7 +82,7 @@ def resolve(peer: str | None, forwarded_for: list[str], forwarded: list[str], ne
         hop = parse_address(entry)
         if hop is None:  # garbage (or "unknown"/an obfuscated name): the last proxy we trust handed it over
             return str(nearest)
-        if not _trusted(hop, networks):
+        if not in_networks(hop, networks):
             return str(hop)
         nearest = hop
     return str(nearest)

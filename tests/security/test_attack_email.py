@@ -202,3 +202,27 @@ def test_a_forged_sender_with_the_right_references_never_joins_the_customers_thr
     assert len(joined) == 3, "no new conversation for the authenticated customer"
     time.sleep(0.2)
     service.assert_responsive()
+
+
+def test_mail_that_comes_around_the_mx_is_not_believed(start_service: Callable[..., RunningService]) -> None:
+    # Our MX is 192.0.2.25; the attacker connects straight to the listener (here from 127.0.0.1) and writes
+    # the very header our MX would write, at the top where it would count.
+    smtp_port = free_port()
+    service = start_service(
+        FRONTDESK_EMAIL_FROM="support@shop.test",
+        FRONTDESK_EMAIL_DOMAINS="shop.test",
+        FRONTDESK_EMAIL_INBOUND_HOST="127.0.0.1",
+        FRONTDESK_EMAIL_INBOUND_PORT=str(smtp_port),
+        FRONTDESK_EMAIL_TRUSTED_AUTHSERV_IDS=MX,
+        FRONTDESK_EMAIL_TRUSTED_RELAYS="192.0.2.25",
+        FRONTDESK_DEMO_KB="false",
+    )
+    forged_top = [
+        ("Authentication-Results", f"{MX}; dkim=pass header.d=customer.test; dmarc=pass header.from=customer.test"),
+        _received("mail.customer.test"),
+    ]
+    _send(smtp_port, _mail("Change my payout IBAN.", subject="Payout", msgid="<f3@attacker.example>", top=forged_top))
+    [(_, [message])] = _until(service, "the forged mail stored", lambda c: len(c) == 1).items()
+    assert message["metadata"]["sender_verified"] == "false"
+    assert message["metadata"]["sender_verification"] == "no trusted Authentication-Results"
+    service.assert_responsive()

@@ -32,12 +32,14 @@ class Store:
     """The deliver callback: keeps what it is given, or fails like a database that is down."""
 
     received: list[tuple[bytes, str, tuple[str, ...]]] = field(default_factory=list)
+    peers: list[str] = field(default_factory=list)
     fail: bool = False
 
-    async def __call__(self, raw: bytes, envelope_from: str, rcpt_tos: tuple[str, ...]) -> None:
+    async def __call__(self, raw: bytes, envelope_from: str, rcpt_tos: tuple[str, ...], peer: str) -> None:
         if self.fail:
             raise ConnectionError("database is down")
         self.received.append((raw, envelope_from, rcpt_tos))
+        self.peers.append(peer)
 
 
 @pytest.fixture
@@ -80,6 +82,7 @@ async def test_accepted_mail_reaches_the_callback_with_its_envelope(
     [(raw, envelope_from, rcpt_tos)] = store.received
     assert envelope_from == "bounces+x@customer.example"
     assert rcpt_tos == ("support@northwind.example", bcc)
+    assert store.peers == ["127.0.0.1"], "the callback is told which SMTP client sent the mail"
     assert raw.startswith(b"Return-Path: <bounces+x@customer.example>\r\nDelivered-To: support@northwind.example\r\n")
     assert bytes(mail).replace(b"\r\n", b"\n") in raw.replace(b"\r\n", b"\n")
     inbound = read_inbound_email(raw, mailbox)
