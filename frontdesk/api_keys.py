@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from frontdesk.conversations import metadata
+from conversations.store import metadata
 
 PREFIX = "fdk_"
 # How often a key's last use is written back (a busy integration must not write on every request).

@@ -42,12 +42,12 @@ from channels.twilio import (
 )
 from channels.twilio.routes import messaging_router, voice_router
 from channels.webchat.tokens import load_or_create_secret
+from conversations.inbox import Inbox
+from conversations.outbox import StatusChange
+from conversations.store import Conversation
 from frontdesk.api.auth import bearer, email_inbound_caller
 from frontdesk.api.client_address import Network, in_networks, parse_address, trusted_networks
 from frontdesk.api.deps import SettingsDep
-from frontdesk.conversations import Conversation
-from frontdesk.inbox import Inbox
-from frontdesk.outbox import StatusChange
 from frontdesk.runtime import Runtime
 from frontdesk.settings import Settings
 

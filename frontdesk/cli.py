@@ -397,7 +397,7 @@ def ask(
     import anyio
 
     from agent.types import AgentReply
-    from frontdesk.inbox import reply_details
+    from conversations.inbox import reply_details
 
     if not question.strip():
         fail("the question is empty", code=2)
@@ -440,8 +440,8 @@ def erase(
 ) -> None:
     """Remove a customer's data from every table: conversations, messages, replies, routing, interaction log."""
     from analytics import InteractionLog, customer_key
+    from conversations.erasure import address_forms, customer_conversations, erase_customer
     from frontdesk import db
-    from frontdesk.erasure import address_forms, customer_conversations, erase_customer
     from frontdesk.runtime import analytics_key, build_router
 
     settings = load_settings()

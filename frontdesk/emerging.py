@@ -29,7 +29,7 @@ from analytics.emerging import EmergingIssueDetector, TopicMessage
 from analytics.surges import Surge
 from analytics.tables import events_table
 from analytics.topics import CLUSTER_PREFIX, OnlineClusters, TopicGrouper
-from frontdesk.intake import utc
+from conversations.intake import utc
 
 logger = logging.getLogger(__name__)
 

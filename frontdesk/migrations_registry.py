@@ -7,12 +7,10 @@ import sqlalchemy as sa
 
 def all_metadata() -> list[sa.MetaData]:
     """The metadata of every part that owns tables."""
-    import frontdesk.api_keys
-    import frontdesk.console.tables
-    import frontdesk.intake
-    import frontdesk.outbox  # noqa: F401 - their tables join the conversations metadata
+    import conversations.intake
+    import conversations.outbox  # noqa: F401 - their tables join the conversations metadata
     from analytics.tables import metadata as analytics_metadata
-    from frontdesk.conversations import metadata as conversations_metadata
+    from conversations.store import metadata as conversations_metadata
     from knowledge.catalog import metadata as knowledge_metadata
     from routing.store import metadata as routing_metadata
 

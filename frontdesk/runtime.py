@@ -23,17 +23,20 @@ from analytics.alerts import AlertStore
 from analytics.webhooks import AlertDeliveryWorker
 from analytics.webhooks import RetryPolicy as AlertRetryPolicy
 from channels.base import Channel
-from channels.webchat.tokens import load_or_create_secret
+from channels.webchat.hub import WebchatHub
+from channels.webchat.relay import LocalRelay, RedisRelay
+from channels.webchat.tokens import VisitorTokens, load_or_create_secret
+from conversations.handoff import Handoff, RoutingEvents, RoutingWorker
+from conversations.hours import BusinessHours
+from conversations.inbox import Inbox, ReplyWorker, redact_text
+from conversations.intake import AttachmentQuota, Intake
+from conversations.interactions import Interactions
+from conversations.outbox import Outbox, OutboxWorker, RetryPolicy
+from conversations.store import ConversationStore
+from conversations.webchat import SECRET_FILE, WebchatService
 from frontdesk import db
 from frontdesk.api_keys import ApiKeyStore
-from frontdesk.conversations import ConversationStore
 from frontdesk.emerging import EmergingMonitor, build_monitor
-from frontdesk.handoff import Handoff, RoutingEvents, RoutingWorker
-from frontdesk.hours import BusinessHours
-from frontdesk.inbox import Inbox, ReplyWorker, redact_text
-from frontdesk.intake import AttachmentQuota, Intake
-from frontdesk.interactions import Interactions
-from frontdesk.outbox import Outbox, OutboxWorker, RetryPolicy
 from frontdesk.settings import Settings
 from knowledge.base import IngestReport, KnowledgeBase
 from knowledge.catalog import Catalog
@@ -311,3 +314,18 @@ def ingest_demo_if_empty(runtime: Runtime) -> IngestReport | None:
     report = runtime.knowledge.ingest([str(DEMO_KB)])
     logger.info("ingested the demo knowledge base: %d documents", len(report.added))
     return report
+
+
+def build_webchat(settings: Settings, inbox: Inbox, hub: WebchatHub | None = None) -> WebchatService:
+    """The web chat service from the settings: the token secret from `webchat_secret`, or the one generated
+    and kept in the data folder on first start; frames relayed through Redis when `redis_url` is set (several
+    workers), straight to this process's windows otherwise."""
+    if settings.webchat_secret is not None:
+        secret = settings.webchat_secret.get_secret_value().encode()
+    else:
+        secret = load_or_create_secret(settings.data_dir / SECRET_FILE)
+    tokens = VisitorTokens(secret, max_age=dt.timedelta(days=settings.webchat_token_days))
+    hub = hub or WebchatHub()
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url is not None else None
+    relay = RedisRelay(hub, redis_url) if redis_url else LocalRelay(hub)
+    return WebchatService(inbox, tokens, hub, human_reply_minutes=settings.webchat_human_reply_minutes, relay=relay)

@@ -348,7 +348,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _hours(self) -> Settings:
-        from frontdesk.hours import BusinessHours
+        from conversations.hours import BusinessHours
 
         BusinessHours.from_settings(self.business_hours, self.business_hours_by_channel)
         return self

@@ -7,10 +7,10 @@ import sqlalchemy as sa
 
 from agent.agent import SupportAgent
 from agent.escalation import prefers_assistant
-from frontdesk.conversations import ConversationStore
-from frontdesk.inbox import Inbox
-from frontdesk.intake import Intake
-from frontdesk.outbox import Outbox
+from conversations.inbox import Inbox
+from conversations.intake import Intake
+from conversations.outbox import Outbox
+from conversations.store import ConversationStore
 from frontdesk.runtime import Runtime, connect_routing
 from frontdesk.settings import Settings
 from knowledge.base import KnowledgeBase

@@ -16,10 +16,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
 from agent.types import AgentReply
+from conversations.inbox import Inbox, reply_details
 from frontdesk.api.auth import ConversationReader, ConversationWriter
 from frontdesk.api.deps import get_runtime
 from frontdesk.api.throttle import AddressMessageLimit
-from frontdesk.inbox import Inbox, reply_details
 from frontdesk.runtime import Runtime
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])

@@ -24,11 +24,11 @@ from starlette.requests import HTTPConnection
 
 from channels.webchat import STATIC_DIR, protocol
 from channels.webchat.tokens import TokenError, VisitorSession
+from conversations.webchat import ConversationNotFoundError, ForbiddenError, WebchatService
 from frontdesk.api.deps import SettingsDep
 from frontdesk.api.throttle import NewSessionLimit, address_of, enforce
 from frontdesk.api.webchat_socket import redact_query_tokens, serve_socket
-from frontdesk.runtime import Runtime
-from frontdesk.webchat import ConversationNotFoundError, ForbiddenError, WebchatService, build_webchat
+from frontdesk.runtime import Runtime, build_webchat
 
 DEMO_PAGE = Path(__file__).resolve().parents[1] / "demo_site" / "index.html"
 DEMO_STYLE = DEMO_PAGE.with_name("shop.css")

@@ -21,8 +21,8 @@ from channels.webchat import protocol
 from channels.webchat.hub import ConnectionGone
 from channels.webchat.protocol import HumanFrame, MessageFrame, ProtocolError, RatingFrame, parse_client_frame
 from channels.webchat.tokens import TokenError, VisitorSession
+from conversations.webchat import ConversationNotFoundError, ForbiddenError, WebchatService
 from frontdesk.rate_limits import RateLimitedError, RateLimits
-from frontdesk.webchat import ConversationNotFoundError, ForbiddenError, WebchatService
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from conversations.intake import utc
 from frontdesk.console.errors import (
     ConsoleConflictError,
     ConsoleNotFoundError,
@@ -25,7 +26,6 @@ from frontdesk.console.errors import (
     TooManyAttemptsError,
 )
 from frontdesk.console.tables import accounts_table, sessions_table, sign_in_delays_table
-from frontdesk.intake import utc
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent.sentiment import analyze_sentiment
-from frontdesk.conversations import Conversation, StoredMessage
-from frontdesk.sender_trust import with_unverified_line
+from conversations.sender_trust import with_unverified_line
+from conversations.store import Conversation, StoredMessage
 from knowledge.documents import Turn
 from routing import Ticket
 

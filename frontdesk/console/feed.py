@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 
 import anyio
 
-from frontdesk.outbox import wake_up
+from conversations.outbox import wake_up
 
 T = TypeVar("T")
 

@@ -30,11 +30,11 @@ from typing import Any, Protocol
 import anyio
 import sqlalchemy as sa
 
+from conversations.store import StoredMessage, messages_table
 from frontdesk.console.feed import ThreadSafeFeed
 from frontdesk.console.service import Actor, ConsoleService
 from frontdesk.console.sessions import SessionStore
 from frontdesk.console.views import event_json, message_json, when
-from frontdesk.conversations import StoredMessage, messages_table
 from routing import EventKind, RoutingError, RoutingEvent
 
 logger = logging.getLogger(__name__)

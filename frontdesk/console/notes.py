@@ -12,11 +12,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from conversations.intake import utc
+from conversations.store import conversations_table
 from frontdesk.console.accounts import Clock, system_clock
 from frontdesk.console.errors import ConsoleNotFoundError, InvalidInputError
 from frontdesk.console.tables import notes_table
-from frontdesk.conversations import conversations_table
-from frontdesk.intake import utc
 
 MAX_NOTE = 4000
 

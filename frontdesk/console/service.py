@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conversations.handoff import Handoff
+from conversations.inbox import Inbox
+from conversations.store import Conversation
 from frontdesk.console.accounts import Clock, system_clock
 from frontdesk.console.analysis import analysis, summary
 from frontdesk.console.errors import AccessDeniedError, ConsoleConflictError, ConsoleNotFoundError, InvalidInputError
@@ -29,9 +32,6 @@ from frontdesk.console.views import (
     ticket_json,
     when,
 )
-from frontdesk.conversations import Conversation
-from frontdesk.handoff import Handoff
-from frontdesk.inbox import Inbox
 from routing import AgentStatus, HumanAgent, Role, Router, Ticket, TicketState
 
 MAX_REPLY = 4000

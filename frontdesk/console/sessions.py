@@ -16,9 +16,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from conversations.intake import utc
 from frontdesk.console.accounts import Clock, system_clock
 from frontdesk.console.tables import accounts_table, sessions_table
-from frontdesk.intake import utc
 
 TOUCH_EVERY = dt.timedelta(minutes=1)
 

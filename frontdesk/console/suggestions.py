@@ -17,7 +17,7 @@ from agent.grounding import GroundingChecker, strip_markers
 from agent.knowledge_gate import seeks_knowledge
 from agent.rewrite import OfflineRewriter
 from agent.types import AnswerRequest
-from frontdesk.conversations import StoredMessage
+from conversations.store import StoredMessage
 from knowledge.documents import Citation, Passage, Turn
 
 HISTORY_TURNS = 10

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from frontdesk.conversations import metadata
+from conversations.store import metadata
 
 accounts_table = sa.Table(
     "console_accounts",

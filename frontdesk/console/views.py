@@ -7,10 +7,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from conversations.intake import utc
+from conversations.sender_trust import SenderTrust, conversation_trust, message_trust
+from conversations.store import StoredMessage
 from frontdesk.console.notes import Note
-from frontdesk.conversations import StoredMessage
-from frontdesk.intake import utc
-from frontdesk.sender_trust import SenderTrust, conversation_trust, message_trust
 from routing import HumanAgent, Offer, QueueSnapshot, RoutingEvent, Ticket
 from routing.models import AgentLoad
 

@@ -12,14 +12,14 @@ from typer.testing import CliRunner
 from analytics import InteractionLog
 from analytics.tables import alerts_table, deliveries_table, events_table
 from channels.messages import InboundMessage, OutboundMessage, ThreadKey
+from conversations.inbox import redact_text
+from conversations.intake import Intake
+from conversations.interactions import Interactions
+from conversations.outbox import Outbox
+from conversations.store import ConversationStore
 from frontdesk import db
 from frontdesk.cli import app
 from frontdesk.console.notes import NoteStore
-from frontdesk.conversations import ConversationStore
-from frontdesk.inbox import redact_text
-from frontdesk.intake import Intake
-from frontdesk.interactions import Interactions
-from frontdesk.outbox import Outbox
 from frontdesk.runtime import analytics_key
 from frontdesk.settings import Settings
 from routing import EscalationRequest, Router, RoutingConfig

@@ -20,14 +20,14 @@ from agent.agent import SupportAgent
 from agent.escalation import EscalationPolicy
 from analytics import EventKind
 from channels.webchat.tokens import VisitorTokens
+from conversations.inbox import WITH_A_PERSON, Inbox
+from conversations.outbox import SENT, OutboxEntry
+from conversations.store import ConversationStore
+from conversations.webchat import WebchatService
 from frontdesk.api.webchat_socket import QueryTokenRedaction, redact_query_tokens
 from frontdesk.app import create_app
-from frontdesk.conversations import ConversationStore
-from frontdesk.inbox import WITH_A_PERSON, Inbox
-from frontdesk.outbox import SENT, OutboxEntry
 from frontdesk.runtime import Runtime
 from frontdesk.settings import Settings
-from frontdesk.webchat import WebchatService
 from knowledge.embeddings import SentenceTransformerEmbedder
 
 LAKEVIEW = "Where is your Lakeview store?"

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from conversations.store import ConversationStore
 from frontdesk.console.accounts import AccountStore, SignInLimiter
 from frontdesk.console.errors import (
     ConsoleConflictError,
@@ -17,7 +18,6 @@ from frontdesk.console.errors import (
 from frontdesk.console.notes import NoteStore
 from frontdesk.console.sessions import SessionStore, token_hash
 from frontdesk.console.tables import accounts_table, sessions_table
-from frontdesk.conversations import ConversationStore
 
 PASSWORD = "correct horse battery"
 

@@ -17,9 +17,9 @@ from fakes.smtp import SmtpSink
 
 from agent.agent import SupportAgent
 from channels.email import SmtpSettings
+from conversations.handoff import RoutingEvents
 from frontdesk.api.console_deps import build_console
 from frontdesk.console.notifier import OfferMailer
-from frontdesk.handoff import RoutingEvents
 from frontdesk.settings import Settings
 from knowledge.base import KnowledgeBase
 from routing import AgentStatus, ChannelKind, EscalationRequest, HumanAgent, Router, RoutingConfig

@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 from agent.agent import SupportAgent
+from conversations.store import StoredMessage
 from frontdesk.console.suggestions import ReplySuggester, latest_question
-from frontdesk.conversations import StoredMessage
 from knowledge.base import KnowledgeBase
 
 

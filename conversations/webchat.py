@@ -25,13 +25,12 @@ from channels.messages import InboundMessage, Link
 from channels.webchat import protocol
 from channels.webchat.channel import WebchatChannel
 from channels.webchat.hub import WebchatHub
-from channels.webchat.relay import LocalRelay, RedisRelay, Relay
-from channels.webchat.tokens import VisitorSession, VisitorTokens, load_or_create_secret, new_visitor_id
-from frontdesk.conversations import Conversation, StoredMessage, conversations_table, messages_table
-from frontdesk.handoff import wait_notice
-from frontdesk.inbox import Inbox, redact_text
-from frontdesk.intake import inbound_receipts_table, new_conversation_id, pending_replies_table, utc
-from frontdesk.settings import Settings
+from channels.webchat.relay import LocalRelay, Relay
+from channels.webchat.tokens import VisitorSession, VisitorTokens, new_visitor_id
+from conversations.handoff import wait_notice
+from conversations.inbox import Inbox, redact_text
+from conversations.intake import inbound_receipts_table, new_conversation_id, pending_replies_table, utc
+from conversations.store import Conversation, StoredMessage, conversations_table, messages_table
 from routing import Escalated
 
 logger = logging.getLogger(__name__)
@@ -401,21 +400,6 @@ class WebchatService:
                 .limit(1)
             ).scalar()
         return int(receipt.message_id), int(answer) if answer is not None else None
-
-
-def build_webchat(settings: Settings, inbox: Inbox, hub: WebchatHub | None = None) -> WebchatService:
-    """The web chat service from the settings: the token secret from `webchat_secret`, or the one generated
-    and kept in the data folder on first start; frames relayed through Redis when `redis_url` is set (several
-    workers), straight to this process's windows otherwise."""
-    if settings.webchat_secret is not None:
-        secret = settings.webchat_secret.get_secret_value().encode()
-    else:
-        secret = load_or_create_secret(settings.data_dir / SECRET_FILE)
-    tokens = VisitorTokens(secret, max_age=dt.timedelta(days=settings.webchat_token_days))
-    hub = hub or WebchatHub()
-    redis_url = settings.redis_url.get_secret_value() if settings.redis_url is not None else None
-    relay = RedisRelay(hub, redis_url) if redis_url else LocalRelay(hub)
-    return WebchatService(inbox, tokens, hub, human_reply_minutes=settings.webchat_human_reply_minutes, relay=relay)
 
 
 def _visible(message: StoredMessage) -> bool:

@@ -21,9 +21,9 @@ import anyio
 import sqlalchemy as sa
 
 from agent.types import AgentReply
-from frontdesk.conversations import Conversation, ConversationStore, conversations_table
-from frontdesk.intake import utc
-from frontdesk.sender_trust import with_unverified_line
+from conversations.intake import utc
+from conversations.sender_trust import with_unverified_line
+from conversations.store import Conversation, ConversationStore, conversations_table
 from knowledge.documents import Turn
 from routing import Escalated, EscalationRequest, EventKind, Router, RoutingError, RoutingEvent, TicketState
 

@@ -13,11 +13,11 @@ from agent.agent import BACK_TO_ASSISTANT, ConversationMemory, SupportAgent
 from agent.escalation import EscalationPolicy, prefers_assistant
 from agent.types import AgentReply, TextDelta
 from channels.messages import InboundMessage, ThreadKey
-from frontdesk.conversations import ConversationStore, conversations_table
-from frontdesk.handoff import CHOSE_ASSISTANT, KEEP_CHATTING, Handoff, Reconciled, RoutingEvents, wait_notice
-from frontdesk.inbox import Inbox
-from frontdesk.intake import Intake
-from frontdesk.outbox import Outbox
+from conversations.handoff import CHOSE_ASSISTANT, KEEP_CHATTING, Handoff, Reconciled, RoutingEvents, wait_notice
+from conversations.inbox import Inbox
+from conversations.intake import Intake
+from conversations.outbox import Outbox
+from conversations.store import ConversationStore, conversations_table
 from routing import AgentStatus, ChannelKind, HumanAgent, Router, RoutingConfig, TicketState
 
 CUSTOMER, OURS = "whatsapp:+15550001111", "whatsapp:+15559990000"

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 
 from channels.base import CollectingChannel
 from channels.messages import Delivery, Link, OutboundMessage, ThreadKey
-from frontdesk.conversations import ConversationStore
-from frontdesk.intake import Intake
-from frontdesk.outbox import FAILED, PENDING, SENT, Outbox, OutboxEntry, OutboxWorker, RetryPolicy, outbox_table
+from conversations.intake import Intake
+from conversations.outbox import FAILED, PENDING, SENT, Outbox, OutboxEntry, OutboxWorker, RetryPolicy, outbox_table
+from conversations.store import ConversationStore
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, jitter=0.0)
 

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from channels.messages import Attachment, InboundMessage, ThreadKey
-from frontdesk.conversations import Conversation, conversation_from_row, conversations_table, messages_table, metadata
+from conversations.store import Conversation, conversation_from_row, conversations_table, messages_table, metadata
 
 conversation_keys_table = sa.Table(
     "conversation_keys",

@@ -1,6 +1,6 @@
 """The inbox: stores each customer message first, then has the agent answer it, then delivers the answer.
 
-Two paths share one store and one queue (see `frontdesk.intake`):
+Two paths share one store and one queue (see `conversations.intake`):
 
 - in-band (web chat, the API, voice): the caller holds the connection, so the answer streams back to it
   right away and is stored; nothing goes through the outbox.
@@ -33,18 +33,18 @@ from agent.guardrails import redact
 from agent.sentiment import analyze_sentiment
 from agent.types import AgentReply, Escalation, EscalationReason, Intent, Sentiment, SentimentLabel, TextDelta
 from channels.messages import InboundMessage, Link, OutboundMessage
-from frontdesk.conversations import (
+from conversations.handoff import Handoff, summarize, wait_notice
+from conversations.hours import BusinessHours
+from conversations.intake import Claim, Intake, Receipt, pending_replies_table
+from conversations.interactions import Interactions
+from conversations.outbox import enqueue, wake_up
+from conversations.store import (
     Conversation,
     ConversationStore,
     StoredMessage,
     conversations_table,
     messages_table,
 )
-from frontdesk.handoff import Handoff, summarize, wait_notice
-from frontdesk.hours import BusinessHours
-from frontdesk.intake import Claim, Intake, Receipt, pending_replies_table
-from frontdesk.interactions import Interactions
-from frontdesk.outbox import enqueue, wake_up
 from knowledge.documents import Citation, Turn
 
 logger = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from agent.agent import SupportAgent
 from agent.escalation import EscalationPolicy
 from channels.messages import InboundMessage
-from frontdesk.conversations import ConversationStore
-from frontdesk.hours import DAYS, BusinessHours, HoursError, Schedule
-from frontdesk.inbox import Inbox
+from conversations.hours import DAYS, BusinessHours, HoursError, Schedule
+from conversations.inbox import Inbox
+from conversations.store import ConversationStore
 from frontdesk.settings import Settings
 
 BERLIN = "Europe/Berlin; mon-fri 09:00-18:00; sat 10:00-14:00"

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 
 from analytics import EventKind, InteractionLog
 from analytics.tables import alerts_table, deliveries_table
-from frontdesk.conversations import conversations_table, messages_table
-from frontdesk.intake import inbound_receipts_table, pending_replies_table
-from frontdesk.outbox import delivery_status_table, outbox_table
+from conversations.intake import inbound_receipts_table, pending_replies_table
+from conversations.outbox import delivery_status_table, outbox_table
+from conversations.store import conversations_table, messages_table
 from routing import Router
 
 CHANNEL_PREFIXES = ("", "whatsapp:", "sms:", "messenger:")

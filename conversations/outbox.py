@@ -25,8 +25,8 @@ import sqlalchemy as sa
 
 from channels.base import Channel, DeliveryError
 from channels.messages import Delivery, Link, OutboundMessage
-from frontdesk.conversations import conversations_table, messages_table, metadata
-from frontdesk.intake import record_keys, utc
+from conversations.intake import record_keys, utc
+from conversations.store import conversations_table, messages_table, metadata
 
 logger = logging.getLogger(__name__)
 

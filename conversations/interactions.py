@@ -14,7 +14,7 @@ from typing import Any
 from agent.types import AgentReply
 from analytics import EventKind, InteractionEvent, InteractionLog, customer_key
 from channels.messages import InboundMessage
-from frontdesk.conversations import Conversation, ConversationStore
+from conversations.store import Conversation, ConversationStore
 from routing import EventKind as RoutingKind
 from routing import Router, RoutingEvent
 from routing.errors import RoutingError

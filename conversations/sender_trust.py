@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from frontdesk.conversations import StoredMessage
+from conversations.store import StoredMessage
 
 SUMMARY_CHARS = 600
 

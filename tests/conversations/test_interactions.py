@@ -9,11 +9,11 @@ from agent.agent import SupportAgent
 from agent.escalation import EscalationPolicy, prefers_assistant
 from analytics import EventKind, InteractionLog, customer_key
 from channels.messages import InboundMessage, ThreadKey
-from frontdesk.conversations import ConversationStore
-from frontdesk.handoff import Handoff, RoutingEvents
-from frontdesk.inbox import Inbox, redact_text
-from frontdesk.intake import Intake
-from frontdesk.interactions import Interactions
+from conversations.handoff import Handoff, RoutingEvents
+from conversations.inbox import Inbox, redact_text
+from conversations.intake import Intake
+from conversations.interactions import Interactions
+from conversations.store import ConversationStore
 from routing import AgentStatus, ChannelKind, HumanAgent, Router, RoutingConfig
 
 CUSTOMER, OURS = "whatsapp:+15550002222", "whatsapp:+15559990000"

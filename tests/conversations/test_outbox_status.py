@@ -10,9 +10,9 @@ import sqlalchemy as sa
 
 from channels.base import CollectingChannel
 from channels.messages import Delivery, OutboundMessage
+from conversations.outbox import Outbox, OutboxEntry, OutboxWorker, StatusChange
+from conversations.store import ConversationStore
 from frontdesk import db
-from frontdesk.conversations import ConversationStore
-from frontdesk.outbox import Outbox, OutboxEntry, OutboxWorker, StatusChange
 
 SID = "SM" + "a" * 32
 

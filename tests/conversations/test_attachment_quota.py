@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from agent.agent import SupportAgent
 from agent.escalation import EscalationPolicy
 from channels.messages import Attachment, InboundMessage
-from frontdesk.conversations import ConversationStore
-from frontdesk.inbox import Inbox
-from frontdesk.intake import AttachmentQuota, Intake
-from frontdesk.outbox import outbox_table
+from conversations.inbox import Inbox
+from conversations.intake import AttachmentQuota, Intake
+from conversations.outbox import outbox_table
+from conversations.store import ConversationStore
 
 
 def _inbox(engine: sa.Engine, agent: SupportAgent, quota: AttachmentQuota) -> Inbox:

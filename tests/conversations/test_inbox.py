@@ -13,10 +13,10 @@ from agent.escalation import EscalationPolicy
 from agent.sentiment import analyze_sentiment
 from agent.types import AgentReply
 from channels.messages import Attachment, InboundMessage, ThreadKey
-from frontdesk.conversations import ConversationStore
-from frontdesk.inbox import WITH_A_PERSON, ConversationBusyError, Inbox, ReplyWorker
-from frontdesk.intake import Intake, pending_replies_table
-from frontdesk.outbox import Outbox
+from conversations.inbox import WITH_A_PERSON, ConversationBusyError, Inbox, ReplyWorker
+from conversations.intake import Intake, pending_replies_table
+from conversations.outbox import Outbox
+from conversations.store import ConversationStore
 
 CUSTOMER, OURS = "whatsapp:+15550001111", "whatsapp:+15559990000"
 
