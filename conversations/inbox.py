@@ -22,12 +22,14 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import anyio
 import sqlalchemy as sa
 
-from agent.agent import ConversationMemory, SupportAgent, failure_reply, final_reply
+from agent.agent import ConversationMemory, SupportAgent, failure_reply
 from agent.escalation import EscalationPolicy
 from agent.guardrails import redact
 from agent.sentiment import analyze_sentiment
@@ -71,6 +73,71 @@ class ConversationBusyError(RuntimeError):
     """Another worker is answering this conversation right now."""
 
 
+class AnsweredBy(StrEnum):
+    """Who answered a customer's message in-band."""
+
+    AGENT = "agent"  # the agent answered it now; the answer is stored
+    STORED = "stored"  # a provider's retry of a message answered before: the stored answer, again
+    PERSON = "person"  # a person holds the conversation: the customer is told so; nothing is stored
+    BUSY = "busy"  # a retry of a message still being answered (by another request or worker): nothing to add
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """The first event of `Inbox.converse`: the customer's message is stored (or was, for a retry)."""
+
+    receipt: Receipt
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """How `Inbox.converse` ended: the stored message, who answered, the answer and its stored id.
+
+    `reply` is None only when `by` is `BUSY`. `answer_id` is the stored answer's id (for `AGENT` and `STORED`),
+    `status` the conversation's status after the turn. Channels take all of it from here and query nothing.
+    """
+
+    receipt: Receipt
+    by: AnsweredBy
+    reply: AgentReply | None
+    answer_id: int | None
+    status: str
+
+    @property
+    def answer(self) -> AgentReply:
+        """The reply, for callers that always get one (nothing but a provider's retry is ever `BUSY`)."""
+        if self.reply is None:
+            msg = f"message {self.receipt.message_id} is still being answered"
+            raise ConversationBusyError(msg)
+        return self.reply
+
+
+ConverseEvent = Received | TextDelta | Answered
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What the agent needs to answer claimed messages: the conversation, the question as written and as
+    stored (personal data replaced), and the memory of the conversation so far."""
+
+    conversation: Conversation
+    question: str
+    redacted_question: str
+    memory: ConversationMemory
+
+
+async def final_answer(events: AsyncIterator[ConverseEvent]) -> Answered:
+    """The `Answered` that ends a `converse` stream (what came before it is dropped)."""
+    final: Answered | None = None
+    async for event in events:
+        if isinstance(event, Answered):
+            final = event
+    if final is None:  # pragma: no cover - converse always ends with its result
+        msg = "the conversation's stream ended without a result"
+        raise RuntimeError(msg)
+    return final
+
+
 class Inbox:
     """Persist first, answer after: a message is stored before the agent sees it."""
 
@@ -102,6 +169,12 @@ class Inbox:
         """Store a message (once, whatever the provider retries); queue it for the `ReplyWorker` when the
         bot holds the conversation and `answer` is true, or, with `claim`, take it for the caller to answer."""
         receipt = await anyio.to_thread.run_sync(lambda: self._store(message, answer=answer, claim=claim))
+        await self._after_store(receipt)
+        return receipt
+
+    async def _after_store(self, receipt: Receipt) -> None:
+        """What follows storing: the ticket closed when the customer chose the assistant, the customer told of
+        attachments over quota, the reply worker woken for a queued message."""
         if receipt.previous_status == "escalated" and receipt.status == "bot" and self.handoff is not None:
             try:  # the customer chose the assistant; if this fails, reconciliation closes the ticket later
                 await anyio.to_thread.run_sync(self.handoff.back_to_assistant, receipt.conversation_id)
@@ -111,13 +184,12 @@ class Inbox:
             await self._tell_dropped(receipt)
         if receipt.queued and receipt.claim is None and not receipt.duplicate and self.on_queued is not None:
             self.on_queued(receipt.conversation_id)
-        return receipt
 
     def _store(self, message: InboundMessage, *, answer: bool, claim: bool) -> Receipt:
         """Store and log one message (redaction included): one hop off the event loop per message."""
         receipt = self.intake.receive(message, redact=redact_text, answer=answer, claim=claim)
         if not receipt.duplicate and self.interactions is not None:
-            self.interactions.message_in(message, receipt.conversation_id)
+            self.interactions.message_in(message, receipt.conversation_id, redacted=receipt.stored_text)
         return receipt
 
     async def _tell_dropped(self, receipt: Receipt) -> None:
@@ -138,13 +210,13 @@ class Inbox:
 
     # The in-band path.
 
-    async def handle(self, conversation_id: str, text: str, *, channel: str = "api") -> AgentReply:
+    async def handle(self, conversation_id: str, text: str, *, channel: str = "api") -> Answered:
         """Store the message, answer it, store the answer."""
-        return await final_reply(self.handle_stream(conversation_id, text, channel=channel))
+        return await final_answer(self.handle_stream(conversation_id, text, channel=channel))
 
     async def handle_stream(
         self, conversation_id: str, text: str, *, channel: str = "api"
-    ) -> AsyncIterator[TextDelta | AgentReply]:
+    ) -> AsyncIterator[ConverseEvent]:
         """Like `handle`, yielding the answer text as it is written."""
         if not text.strip():
             msg = "the message is empty"
@@ -155,29 +227,54 @@ class Inbox:
         async for event in self.converse(message):
             yield event
 
-    async def converse(self, message: InboundMessage) -> AsyncIterator[TextDelta | AgentReply]:
-        """The in-band path for any channel: store the message, then stream the answer and store it. A
-        provider's retry of a message already answered gets the stored answer again."""
-        # Stored and claimed in one transaction, so the `ReplyWorker` cannot take the message meanwhile.
-        receipt = await self.receive(message, claim=True)
+    async def converse(self, message: InboundMessage) -> AsyncIterator[ConverseEvent]:
+        """The in-band path for any channel: store the message (`Received`), stream the answer (`TextDelta`s),
+        store it, and end with `Answered`. A provider's retry of a message already answered gets the stored
+        answer again; a retry of one still being answered gets `BUSY`."""
+        # Stored and claimed in one transaction (so the `ReplyWorker` cannot take the message meanwhile), and
+        # what the agent needs read in the same hop off the event loop.
+        receipt, prepared = await anyio.to_thread.run_sync(lambda: self._store_and_prepare(message))
+        await self._after_store(receipt)
+        yield Received(receipt)
         if receipt.duplicate:
-            yield await anyio.to_thread.run_sync(self._stored_answer, receipt)
+            yield await anyio.to_thread.run_sync(self._retried, receipt)
             return
-        if not receipt.queued:
-            yield await anyio.to_thread.run_sync(self._with_a_person, receipt.conversation_id)
+        if prepared is None:  # held by a person (or queued for one): the customer is told so
+            reply = await anyio.to_thread.run_sync(self._with_a_person, receipt.conversation_id)
+            yield Answered(receipt, AnsweredBy.PERSON, reply, None, receipt.status)
             return
-        claim = receipt.claim
-        if claim is None:  # pragma: no cover - a queued, claimed receipt always carries its claim
-            yield await anyio.to_thread.run_sync(self._with_a_person, receipt.conversation_id)
-            return
-        async for event in self._answer(claim, deliver=False):
-            yield event
+        claim, ready = prepared
+        answer: tuple[AgentReply, int] | None = None
+        async for event in self._answer(claim, deliver=False, prepared=ready):
+            if isinstance(event, TextDelta):
+                yield event
+            else:
+                answer = event
+        if answer is None:  # pragma: no cover - _answer always ends with the stored answer
+            msg = "the answer stream ended without an answer"
+            raise RuntimeError(msg)
+        reply, answer_id = answer
+        status = "escalated" if reply.escalation is not None else receipt.status
+        yield Answered(receipt, AnsweredBy.AGENT, reply, answer_id, status)
 
-    def _stored_answer(self, receipt: Receipt) -> AgentReply:
+    def _store_and_prepare(self, message: InboundMessage) -> tuple[Receipt, tuple[Claim, Prepared] | None]:
+        receipt = self._store(message, answer=True, claim=True)
+        claim = receipt.claim
+        if receipt.duplicate or not receipt.queued or claim is None:
+            return receipt, None
+        try:
+            return receipt, (claim, self._prepare(claim))
+        except BaseException:
+            self.intake.release(claim)
+            raise
+
+    def _retried(self, receipt: Receipt) -> Answered:
         for stored in self.store.messages_after(receipt.conversation_id, receipt.message_id):
             if stored.role == "agent":
-                return stored_reply(stored)
-        return self._with_a_person(receipt.conversation_id)
+                return Answered(receipt, AnsweredBy.STORED, stored_reply(stored), stored.id, receipt.status)
+        if receipt.queued:
+            return Answered(receipt, AnsweredBy.BUSY, None, None, receipt.status)
+        return Answered(receipt, AnsweredBy.PERSON, self._with_a_person(receipt.conversation_id), None, receipt.status)
 
     def _with_a_person(self, conversation_id: str) -> AgentReply:
         history = self._history(conversation_id, before=None)
@@ -186,7 +283,6 @@ class Inbox:
             failure_reply(RuntimeError("held by a person"), analyze_sentiment(text, history[:-1])),
             text=WITH_A_PERSON,
             escalation=None,
-            writer="person",
         )
 
     # The queued path.
@@ -197,15 +293,29 @@ class Inbox:
         claim = await anyio.to_thread.run_sync(self.intake.claim, conversation_id)
         if claim is None:
             return None
-        return await final_reply(self._answer(claim, deliver=True))
+        answer: tuple[AgentReply, int] | None = None
+        async for event in self._answer(claim, deliver=True):
+            if not isinstance(event, TextDelta):
+                answer = event
+        return None if answer is None else answer[0]
 
-    async def _answer(self, claim: Claim, *, deliver: bool) -> AsyncIterator[TextDelta | AgentReply]:
+    async def _answer(
+        self,
+        claim: Claim,
+        *,
+        deliver: bool,
+        prepared: Prepared | None = None,
+    ) -> AsyncIterator[TextDelta | tuple[AgentReply, int]]:
+        """The agent's answer to the claimed messages, streamed, then stored: ends with (reply, stored id)."""
         started = time.perf_counter()
-        try:
-            conversation, question, memory = await anyio.to_thread.run_sync(self._prepare, claim)
-        except BaseException:
-            await anyio.to_thread.run_sync(self.intake.release, claim)
-            raise
+        if prepared is None:
+            try:
+                prepared = await anyio.to_thread.run_sync(self._prepare, claim)
+            except BaseException:
+                await anyio.to_thread.run_sync(self.intake.release, claim)
+                raise
+        conversation, question, memory = prepared.conversation, prepared.question, prepared.memory
+        redacted_question = prepared.redacted_question
         reply: AgentReply | None = None
         try:
             async for event in self.agent.reply_stream(question, memory):
@@ -215,7 +325,7 @@ class Inbox:
                     yield event
         except Exception as exc:  # the customer gets a person, never an error
             logger.exception("the agent failed on conversation %s", claim.conversation_id)
-            sentiment = await anyio.to_thread.run_sync(lambda: analyze_sentiment(redact_text(question), memory.history))
+            sentiment = await anyio.to_thread.run_sync(lambda: analyze_sentiment(redacted_question, memory.history))
             reply = failure_reply(exc, sentiment)
             yield TextDelta(reply.text)
         if reply is None:  # pragma: no cover - reply_stream always ends with a reply
@@ -226,7 +336,7 @@ class Inbox:
             handoff, escalating = self.handoff, reply
             escalated = await anyio.to_thread.run_sync(
                 lambda: handoff.escalate(
-                    conversation, escalating, summarize(memory.history, redact_text(question), escalating)
+                    conversation, escalating, summarize(memory.history, redacted_question, escalating)
                 )
             )
             notice = notice or wait_notice(escalated)  # outside the hours, when a person will reply says enough
@@ -235,33 +345,39 @@ class Inbox:
             yield TextDelta(f"\n\n{notice}")
         final = reply
 
-        def complete() -> None:  # storing and logging (with redaction) in one hop off the event loop
-            self._complete(claim, conversation, memory, final, deliver=deliver)
+        def complete() -> int:  # storing and logging (with redaction) in one hop off the event loop
+            answer_id = self._complete(claim, conversation, memory, final, deliver=deliver)
             if self.interactions is not None:
                 latency = (time.perf_counter() - started) * 1000
-                self.interactions.answered(conversation, question, final, latency_ms=round(latency, 2))
+                self.interactions.answered(
+                    conversation, redacted_question, final, latency_ms=round(latency, 2), question_redacted=True
+                )
+            return answer_id
 
-        await anyio.to_thread.run_sync(complete)
+        answer_id = await anyio.to_thread.run_sync(complete)
         if deliver and self.on_outbox is not None:
             self.on_outbox()
-        yield final
+        yield final, answer_id
 
-    def _prepare(self, claim: Claim) -> tuple[Conversation, str, ConversationMemory]:
-        conversation = self.store.get(claim.conversation_id)
-        if conversation is None:
-            msg = f"conversation {claim.conversation_id!r} vanished"
-            raise LookupError(msg)
-        pending = [m for m in self.store.messages_by_id(claim.message_ids) if m.role == "customer"]
+    def _prepare(self, claim: Claim) -> Prepared:
+        with self.store.engine.connect() as conn:  # three reads, one connection
+            conversation = self.store.get(claim.conversation_id, conn=conn)
+            if conversation is None:
+                msg = f"conversation {claim.conversation_id!r} vanished"
+                raise LookupError(msg)
+            pending = [m for m in self.store.messages_by_id(claim.message_ids, conn=conn) if m.role == "customer"]
+            history = self._history(claim.conversation_id, before=min(claim.message_ids), conn=conn)
         # The original text reaches the agent (it redacts before any model sees it); stored text is redacted.
         question = "\n".join((m.original_text or m.text) for m in pending)
-        history = self._history(claim.conversation_id, before=min(claim.message_ids))
         memory = ConversationMemory(
             history=history, bot_turns=conversation.bot_turns, ungrounded_streak=conversation.ungrounded_streak
         )
-        return conversation, question, memory
+        return Prepared(conversation, question, "\n".join(m.text for m in pending), memory)
 
-    def _history(self, conversation_id: str, *, before: int | None) -> tuple[Turn, ...]:
-        messages = self.store.messages(conversation_id, limit=HISTORY_TURNS, before=before)
+    def _history(
+        self, conversation_id: str, *, before: int | None, conn: sa.Connection | None = None
+    ) -> tuple[Turn, ...]:
+        messages = self.store.messages(conversation_id, limit=HISTORY_TURNS, before=before, conn=conn)
         return tuple(
             Turn(role="customer" if m.role == "customer" else "agent", text=m.text)
             for m in messages
@@ -270,9 +386,9 @@ class Inbox:
 
     def _complete(
         self, claim: Claim, conversation: Conversation, memory: ConversationMemory, reply: AgentReply, *, deliver: bool
-    ) -> None:
+    ) -> int:
         """Store the answer, update the conversation, enqueue delivery and take the messages off the queue,
-        all in one transaction; a worker that lost its lease meanwhile stores nothing."""
+        all in one transaction; a worker that lost its lease meanwhile stores nothing. Returns the answer's id."""
         now = dt.datetime.now(dt.UTC)
         streak = memory.ungrounded_streak + 1 if not reply.grounded and reply.escalation is None else 0
         pending = pending_replies_table.c
@@ -295,7 +411,7 @@ class Inbox:
             if removed != len(claim.message_ids):
                 msg = f"the lease on conversation {claim.conversation_id!r} ran out before its answer was stored"
                 raise ConversationBusyError(msg)
-            conn.execute(
+            answer_id = conn.execute(
                 sa.insert(messages_table).values(
                     conversation_id=claim.conversation_id,
                     role="agent",
@@ -304,7 +420,7 @@ class Inbox:
                     details=_json(reply_details(reply)),
                     created_at=now,
                 )
-            )
+            ).inserted_primary_key[0]  # type: ignore[index]
             values: dict[str, Any] = {"updated_at": now, "bot_turns": memory.bot_turns + 1, "ungrounded_streak": streak}
             if reply.escalation is not None:
                 values.update(status="escalated", escalation_reason=reply.escalation.reason.value, escalated_at=now)
@@ -313,6 +429,7 @@ class Inbox:
             )
             if outbound is not None:
                 enqueue(conn, outbound, dedupe_key=outbound.message_id, now=now)
+        return int(answer_id)
 
     # Replies from people and the system, and delivery details.
 

@@ -82,6 +82,7 @@ class Receipt:
     claim: Claim | None = None
     previous_status: str | None = None
     dropped_attachments: tuple[str, ...] = ()
+    stored_text: str | None = None  # the message's text as stored (personal data replaced); None for a retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,13 +194,15 @@ class Intake:
 
     def _receive(self, message: InboundMessage, *, redact: Callable[[str], str], answer: bool, claim: bool) -> Receipt:
         now = _now()
+        # CPU work on the text before the transaction, so the database is held only for the writes.
+        text = message.text.strip() or _attachment_summary(message)
+        redacted = redact(text)
+        prefers_bot = bool(answer and self.back_to_bot and self.back_to_bot(text))
         with self.engine.begin() as conn:
             existing = self._receipt_of(conn, message)
             if existing is not None:
                 return existing
             conversation, created = self._conversation_for(conn, message, now)
-            text = message.text.strip() or _attachment_summary(message)
-            redacted = redact(text)
             details: dict[str, Any] = {
                 "channel": message.channel,
                 "sender": message.sender,
@@ -269,9 +272,7 @@ class Intake:
             record = list(message.record_keys) or [key.value for key in message.thread_keys if key.same_sender]
             record_keys(conn, message.channel, conversation.id, record, now)
             status = conversation.status
-            if answer and (
-                status == "resolved" or (status == "escalated" and self.back_to_bot and self.back_to_bot(text))
-            ):
+            if answer and (status == "resolved" or (status == "escalated" and prefers_bot)):
                 status = "bot"  # a new message reopens a resolved conversation; or the customer prefers the bot
             queued = answer and status == "bot"
             if queued:
@@ -293,7 +294,16 @@ class Intake:
             )
         dropped_names = tuple(message.attachments[i].filename for i in sorted(dropped))
         return Receipt(
-            conversation.id, message_id, False, created, queued, status, taken, conversation.status, dropped_names
+            conversation.id,
+            message_id,
+            False,
+            created,
+            queued,
+            status,
+            taken,
+            conversation.status,
+            dropped_names,
+            stored_text=redacted,
         )
 
     def _within_quota(

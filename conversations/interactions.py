@@ -69,22 +69,33 @@ class Interactions:
 
     # The inbox.
 
-    def message_in(self, message: InboundMessage, conversation_id: str, *, topic: str | None = None) -> None:
-        """A customer's message was stored."""
+    def message_in(
+        self, message: InboundMessage, conversation_id: str, *, topic: str | None = None, redacted: str | None = None
+    ) -> None:
+        """A customer's message was stored (`redacted`: its text as stored, when the caller has it)."""
         self._record(
             EventKind.MESSAGE_IN,
             conversation_id,
             at=message.received_at,
             channel=message.channel,
             customer=self.customer(message.sender),
-            text=self._redact(message.text[:MAX_TEXT]),
+            text=redacted[:MAX_TEXT] if redacted is not None else self._redact(message.text[:MAX_TEXT]),
             topic=topic,
         )
 
-    def answered(self, conversation: Conversation, question: str, reply: AgentReply, *, latency_ms: float) -> None:
-        """The assistant answered (and perhaps escalated): retrieval, answer and escalation events."""
+    def answered(
+        self,
+        conversation: Conversation,
+        question: str,
+        reply: AgentReply,
+        *,
+        latency_ms: float,
+        question_redacted: bool = False,
+    ) -> None:
+        """The assistant answered (and perhaps escalated): retrieval, answer and escalation events.
+        `question_redacted` says the question's personal data is already replaced (as stored)."""
         customer = self.customer(conversation.customer_ref)
-        question = self._redact(question)
+        question = question if question_redacted else self._redact(question)
         intent = reply.intent
         if intent is not None:
             self._intents[conversation.id] = intent.name

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -110,10 +111,22 @@ def _stored(row: sa.Row[Any]) -> StoredMessage:
 
 
 class ConversationStore:
-    """Reads and writes conversations and messages."""
+    """Reads and writes conversations and messages.
+
+    The reading methods take the caller's connection (`conn`), so that several reads share one, or run inside
+    the caller's transaction; without one, each opens its own.
+    """
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+
+    @contextmanager
+    def _reading(self, conn: sa.Connection | None) -> Iterator[sa.Connection]:
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.connect() as own:
+            yield own
 
     def get_or_create(self, conversation_id: str, *, channel: str, customer_ref: str | None = None) -> Conversation:
         """The conversation with this id, created on first use."""
@@ -148,9 +161,9 @@ class ConversationStore:
                 return conversation_from_row(row)
             return Conversation(**values)  # type: ignore[arg-type]
 
-    def get(self, conversation_id: str) -> Conversation | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
+    def get(self, conversation_id: str, *, conn: sa.Connection | None = None) -> Conversation | None:
+        with self._reading(conn) as reading:
+            row = reading.execute(
                 sa.select(conversations_table).where(conversations_table.c.id == conversation_id)
             ).first()
         return conversation_from_row(row) if row is not None else None
@@ -184,7 +197,12 @@ class ConversationStore:
         return StoredMessage(new_id, conversation_id, role, text, original_text, payload, now)
 
     def messages(
-        self, conversation_id: str, *, limit: int | None = None, before: int | None = None
+        self,
+        conversation_id: str,
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+        conn: sa.Connection | None = None,
     ) -> list[StoredMessage]:
         """Messages oldest first (the newest `limit` ones when given; only those before message id `before`)."""
         query = (
@@ -196,27 +214,29 @@ class ConversationStore:
             query = query.where(messages_table.c.id < before)
         if limit is not None:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
-            rows = list(conn.execute(query))
+        with self._reading(conn) as reading:
+            rows = list(reading.execute(query))
         return [_stored(r) for r in reversed(rows)]
 
-    def messages_after(self, conversation_id: str, message_id: int) -> list[StoredMessage]:
+    def messages_after(
+        self, conversation_id: str, message_id: int, *, conn: sa.Connection | None = None
+    ) -> list[StoredMessage]:
         """Messages after message id `message_id`, oldest first."""
         query = (
             sa.select(messages_table)
             .where(messages_table.c.conversation_id == conversation_id, messages_table.c.id > message_id)
             .order_by(messages_table.c.id)
         )
-        with self.engine.connect() as conn:
-            return [_stored(r) for r in conn.execute(query)]
+        with self._reading(conn) as reading:
+            return [_stored(r) for r in reading.execute(query)]
 
-    def messages_by_id(self, message_ids: Sequence[int]) -> list[StoredMessage]:
+    def messages_by_id(self, message_ids: Sequence[int], *, conn: sa.Connection | None = None) -> list[StoredMessage]:
         """The messages with these ids, oldest first."""
         query = (
             sa.select(messages_table).where(messages_table.c.id.in_(list(message_ids))).order_by(messages_table.c.id)
         )
-        with self.engine.connect() as conn:
-            return [_stored(r) for r in conn.execute(query)]
+        with self._reading(conn) as reading:
+            return [_stored(r) for r in reading.execute(query)]
 
     def provider_ids(self, conversation_id: str) -> list[str]:
         """The providers' ids of the customer's messages in a conversation, oldest first (for threading)."""

@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import sqlalchemy as sa
 
-from agent.types import AgentReply, EscalationReason
+from agent.types import EscalationReason
 from channels.base import DeliveryError
 from channels.messages import InboundMessage, Link
 from channels.webchat import protocol
@@ -28,9 +28,9 @@ from channels.webchat.hub import WebchatHub
 from channels.webchat.relay import LocalRelay, Relay
 from channels.webchat.tokens import VisitorSession, VisitorTokens, new_visitor_id
 from conversations.handoff import wait_notice
-from conversations.inbox import Inbox, redact_text
-from conversations.intake import inbound_receipts_table, new_conversation_id, pending_replies_table, utc
-from conversations.store import Conversation, StoredMessage, conversations_table, messages_table
+from conversations.inbox import Answered, Inbox, Received, redact_text
+from conversations.intake import new_conversation_id, utc
+from conversations.store import StoredMessage, conversations_table, messages_table
 from routing import Escalated
 
 logger = logging.getLogger(__name__)
@@ -198,56 +198,53 @@ class WebchatService:
 
     async def converse(self, session: VisitorSession, client_id: str, text: str) -> AsyncIterator[Frame]:
         """Store the visitor's message and answer it: `customer_message`, `typing`, `delta`s, the `reply`
-        and, when the conversation went to a person, a `status`. Each frame is also pushed to the visitor's
-        open windows. A retry of a message still being answered yields only `typing`: the answer reaches
-        every open window when it is done."""
+        and, when the conversation went to a person (or came back), a `status`. Each frame is also pushed to
+        the visitor's open windows. A retry of a message still being answered yields only `typing`: the answer
+        reaches every open window when it is done."""
         conversation_id = session.conversation_id
-        provider_id = f"{conversation_id}:{client_id}"
-        # Only a message that asks for the assistant can take the conversation back from waiting for a person.
-        busy, before = await anyio.to_thread.run_sync(
-            lambda: self._before_answering(provider_id, conversation_id, text)
-        )
-        if busy:
-            yield await self._emit(conversation_id, protocol.typing("agent"))
-            return
         message = InboundMessage(
             channel=CHANNEL,
             sender=session.visitor_id,
             text=text,
             conversation_id=conversation_id,
-            provider_message_id=provider_id,
+            provider_message_id=f"{conversation_id}:{client_id}",
         )
-        yield await self._emit(conversation_id, protocol.customer_message(client_id, text))
-        if (notice := await self._proactive_notice(conversation_id, text)) is not None:
-            yield await self._emit(conversation_id, notice)
-        yield await self._emit(conversation_id, protocol.typing("agent"))
-        reply: AgentReply | None = None
+        answered: Answered | None = None
         async for event in self.inbox.converse(message):
-            if isinstance(event, AgentReply):
-                reply = event
+            if isinstance(event, Received):
+                if event.receipt.duplicate and event.receipt.queued:
+                    continue  # being answered: only `typing`, below
+                yield await self._emit(conversation_id, protocol.customer_message(client_id, text))
+                if (notice := await self._proactive_notice(conversation_id, text)) is not None:
+                    yield await self._emit(conversation_id, notice)
+                yield await self._emit(conversation_id, protocol.typing("agent"))
+            elif isinstance(event, Answered):
+                answered = event
             elif (piece := protocol.delta(client_id, event.text))["text"]:
                 yield await self._emit(conversation_id, piece)
-        if reply is None:  # pragma: no cover - converse always ends with a reply
-            msg = "the inbox's answer stream ended without a reply"
+        if answered is None:  # pragma: no cover - converse always ends with its result
+            msg = "the inbox's answer stream ended without a result"
             raise RuntimeError(msg)
-        stored = reply.writer != "person"  # the "a person has this conversation" note is not stored
-        customer_id, answer_id = await anyio.to_thread.run_sync(lambda: self._stored_ids(provider_id, stored))
-        citations = tuple(Link(title=c.title, url=c.url) for c in reply.citations)
+        reply = answered.reply
+        if reply is None:  # another request is answering this very message
+            yield await self._emit(conversation_id, protocol.typing("agent"))
+            return
+        receipt = answered.receipt
         yield await self._emit(
             conversation_id,
             protocol.reply(
                 client_id,
                 reply.text,
-                citations,
-                message_id=answer_id,
-                customer_message_id=customer_id,
+                tuple(Link(title=c.title, url=c.url) for c in reply.citations),
+                message_id=answered.answer_id,
+                customer_message_id=receipt.message_id,
                 escalated=reply.escalation is not None,
             ),
         )
         if reply.escalation is not None:  # the reply itself says what happens next; the status sets the banner
             frame = protocol.status("escalated", reason=reply.escalation.reason.value, notice=self.waiting_notice())
             yield await self._emit(conversation_id, frame if self.inbox.handoff else self._escalated(frame["reason"]))
-        elif before is not None and before.status == "escalated" and reply.writer != "person":
+        elif receipt.previous_status == "escalated" and receipt.status == "bot":
             yield await self._emit(conversation_id, protocol.status("bot"))  # the visitor chose the assistant
 
     async def request_human(self, session: VisitorSession) -> Frame:
@@ -304,16 +301,6 @@ class WebchatService:
         await anyio.to_thread.run_sync(lambda: self._store_rating(session.conversation_id, score, comment))
         return await self._emit(session.conversation_id, protocol.rated(score))
 
-    def _before_answering(self, provider_id: str, conversation_id: str, text: str) -> tuple[bool, Conversation | None]:
-        """Whether the message is already being answered, and the conversation as it was when the text asks to
-        go on with the assistant (reading the text is CPU work: done off the event loop)."""
-        if self._being_answered(provider_id):
-            return True, None
-        back_to_bot = self.inbox.intake.back_to_bot
-        if back_to_bot is None or not back_to_bot(text):
-            return False, None
-        return False, self.inbox.store.get(conversation_id)
-
     def _store_rating(self, conversation_id: str, score: int, comment: str | None) -> None:
         """Redact, store and log a rating (off the event loop: redaction is CPU work on the visitor's text)."""
         note = redact_text(comment.strip()) if comment and comment.strip() else None
@@ -365,41 +352,6 @@ class WebchatService:
         except DeliveryError:  # the caller gets the frame anyway; other windows catch up from the history
             logger.warning("could not relay a web chat frame of %s", conversation_id, exc_info=True)
         return frame
-
-    def _being_answered(self, provider_id: str) -> bool:
-        receipts, pending = inbound_receipts_table.c, pending_replies_table.c
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(pending.message_id)
-                .join(inbound_receipts_table, receipts.message_id == pending.message_id)
-                .where(receipts.channel == CHANNEL, receipts.provider_message_id == provider_id)
-            ).first()
-        return row is not None
-
-    def _stored_ids(self, provider_id: str, answered: bool) -> tuple[int | None, int | None]:
-        """The stored ids of the visitor's message and of the agent's answer to it."""
-        receipts, messages = inbound_receipts_table.c, messages_table.c
-        with self.engine.connect() as conn:
-            receipt = conn.execute(
-                sa.select(receipts.message_id, receipts.conversation_id).where(
-                    receipts.channel == CHANNEL, receipts.provider_message_id == provider_id
-                )
-            ).first()
-            if receipt is None:
-                return None, None
-            if not answered:
-                return int(receipt.message_id), None
-            answer = conn.execute(
-                sa.select(messages.id)
-                .where(
-                    messages.conversation_id == receipt.conversation_id,
-                    messages.id > receipt.message_id,
-                    messages.role == "agent",
-                )
-                .order_by(messages.id)
-                .limit(1)
-            ).scalar()
-        return int(receipt.message_id), int(answer) if answer is not None else None
 
 
 def _visible(message: StoredMessage) -> bool:

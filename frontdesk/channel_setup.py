@@ -17,7 +17,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import anyio
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 
-from agent.agent import final_reply
 from channels.email import (
     EmailChannel,
     EmailParseError,
@@ -42,7 +41,7 @@ from channels.twilio import (
 )
 from channels.twilio.routes import messaging_router, voice_router
 from channels.webchat.tokens import load_or_create_secret
-from conversations.inbox import Inbox
+from conversations.inbox import Inbox, final_answer
 from conversations.outbox import StatusChange
 from conversations.store import Conversation
 from frontdesk.api.auth import bearer, email_inbound_caller
@@ -56,6 +55,7 @@ logger = logging.getLogger(__name__)
 RuntimeGetter = Callable[[], Runtime]
 MESSAGE_ID_SECRET_FILE = "email_message_id.key"
 TRANSFERRING = "I'm putting you through to a person now. Please hold."
+ONE_MOMENT = "One moment, please."
 
 
 def twilio_enabled(settings: Settings) -> bool:
@@ -145,7 +145,10 @@ class InboxVoice:
                 )
             return VoiceAnswer(TRANSFERRING, transfer=Transfer(queue=self.default_queue))
         with anyio.fail_after(self.timeout):
-            reply = await final_reply(inbox.converse(message))
+            answered = await final_answer(inbox.converse(message))
+        reply = answered.reply
+        if reply is None:  # Twilio retried a turn still being answered
+            return VoiceAnswer(ONE_MOMENT)
         if reply.escalation is not None:
             queue = _queue_name(reply.escalation.skill) or self.default_queue
             return VoiceAnswer(f"{reply.text} {TRANSFERRING}", transfer=Transfer(queue=queue))

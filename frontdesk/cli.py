@@ -396,8 +396,8 @@ def ask(
 
     import anyio
 
-    from agent.types import AgentReply
-    from conversations.inbox import reply_details
+    from agent.types import AgentReply, TextDelta
+    from conversations.inbox import Answered, reply_details
 
     if not question.strip():
         fail("the question is empty", code=2)
@@ -407,9 +407,9 @@ def ask(
     async def run() -> AgentReply:
         final: AgentReply | None = None
         async for event in runtime.inbox.handle_stream(conversation_id, question, channel="cli"):
-            if isinstance(event, AgentReply):
-                final = event
-            elif not as_json:
+            if isinstance(event, Answered):
+                final = event.answer
+            elif isinstance(event, TextDelta) and not as_json:
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
         assert final is not None

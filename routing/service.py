@@ -290,6 +290,9 @@ class Router:
         now = self.now()
         t = tickets_table.c
         with self.engine.connect() as conn:
+            candidates = online_candidates(conn)
+            if not candidates:  # nobody online: no ticket can be offered, so none is read (the queue may be long)
+                return []
             rows = list(
                 conn.execute(
                     sa.select(tickets_table)
@@ -300,7 +303,6 @@ class Router:
             )
             if not rows:
                 return []
-            candidates = online_candidates(conn)
             passed = passed_over(conn, [row.id for row in rows])
         tickets = [ticket_from_row(row, self.config.steps_for) for row in rows]
         wanted = {ticket.id: self.requirement(ticket) for ticket in tickets}

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
-from agent.types import AgentReply
-from conversations.inbox import Inbox, reply_details
+from agent.types import AgentReply, TextDelta
+from conversations.inbox import Answered, Inbox, reply_details
 from frontdesk.api.auth import ConversationReader, ConversationWriter
 from frontdesk.api.deps import get_runtime
 from frontdesk.api.throttle import AddressMessageLimit
@@ -54,6 +54,15 @@ def reply_json(reply: AgentReply) -> dict[str, Any]:
     return {"text": reply.text, **reply_details(reply)}
 
 
+def answered_json(answered: Answered) -> dict[str, Any]:
+    """The reply, with the stored ids of the customer's message and of the answer."""
+    return {
+        **reply_json(answered.answer),
+        "message_id": answered.answer_id,
+        "customer_message_id": answered.receipt.message_id,
+    }
+
+
 def _sse(event: str, data: object) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
@@ -76,14 +85,13 @@ async def post_message(
         )
     wants_stream = message.stream or "text/event-stream" in request.headers.get("accept", "")
     if not wants_stream:
-        reply = await inbox.handle(conversation_id, message.text)
-        return reply_json(reply)
+        return answered_json(await inbox.handle(conversation_id, message.text))
 
     async def events() -> AsyncIterator[bytes]:
         async for event in inbox.handle_stream(conversation_id, message.text):
-            if isinstance(event, AgentReply):
-                yield _sse("reply", reply_json(event))
-            else:
+            if isinstance(event, Answered):
+                yield _sse("reply", answered_json(event))
+            elif isinstance(event, TextDelta):
                 yield _sse("delta", {"text": event.text})
         yield _sse("done", {})
 

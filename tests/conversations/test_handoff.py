@@ -14,7 +14,7 @@ from agent.escalation import EscalationPolicy, prefers_assistant
 from agent.types import AgentReply, TextDelta
 from channels.messages import InboundMessage, ThreadKey
 from conversations.handoff import CHOSE_ASSISTANT, KEEP_CHATTING, Handoff, Reconciled, RoutingEvents, wait_notice
-from conversations.inbox import Inbox
+from conversations.inbox import WITH_A_PERSON, Inbox
 from conversations.intake import Intake
 from conversations.outbox import Outbox
 from conversations.store import ConversationStore, conversations_table
@@ -61,7 +61,9 @@ async def test_asking_for_a_person_opens_a_ticket_and_says_how_long(
     engine: sa.Engine, demo_agent: SupportAgent
 ) -> None:
     inbox, _, router = _setup(engine, demo_agent)
-    reply = await inbox.handle("c1", "I want to talk to a human, my card 4111 1111 1111 1111 was charged twice")
+    reply = (
+        await inbox.handle("c1", "I want to talk to a human, my card 4111 1111 1111 1111 was charged twice")
+    ).answer
     assert reply.escalation is not None
     ticket = router.ticket_for("c1")
     assert ticket is not None and ticket.state is TicketState.QUEUED
@@ -112,7 +114,7 @@ async def test_a_new_message_reopens_a_resolved_conversation_for_the_bot(
     ticket = router.ticket_for("c7")
     assert ticket is not None
     handoff.resolve(ticket.id, by=None, reason="answered")
-    answer = await inbox.handle("c7", "where is the Lakeview store?")
+    answer = (await inbox.handle("c7", "where is the Lakeview store?")).answer
     assert "Lakeview" in answer.text and answer.escalation is None
     conversation = inbox.store.get("c7")
     assert conversation is not None and conversation.status == "bot"
@@ -123,14 +125,14 @@ async def test_the_customer_can_go_back_to_the_assistant(engine: sa.Engine, demo
     await inbox.handle("c2", "agent please")
     ticket = router.ticket_for("c2")
     assert ticket is not None
-    waiting = await inbox.handle("c2", "where is the Lakeview store?")
-    assert waiting.writer == "person", "while waiting, the bot does not answer"
-    back = await inbox.handle("c2", KEEP_CHATTING)
-    assert back.writer != "person" and back.escalation is None
+    waiting = (await inbox.handle("c2", "where is the Lakeview store?")).answer
+    assert waiting.text == WITH_A_PERSON, "while waiting, the bot does not answer"
+    back = (await inbox.handle("c2", KEEP_CHATTING)).answer
+    assert back.text != WITH_A_PERSON and back.escalation is None
     assert back.text == BACK_TO_ASSISTANT
     assert router.ticket_for("c2") is None
     assert router.ticket(ticket.id).resolution == CHOSE_ASSISTANT
-    answer = await inbox.handle("c2", "where is the Lakeview store?")
+    answer = (await inbox.handle("c2", "where is the Lakeview store?")).answer
     assert "Lakeview" in answer.text
 
 
@@ -148,7 +150,7 @@ class FailingAgent(SupportAgent):
 
 async def test_when_the_agent_fails_a_person_takes_over_visibly(engine: sa.Engine) -> None:
     inbox, _, router = _setup(engine, FailingAgent())
-    reply = await inbox.handle("c3", "where is my parcel?")
+    reply = (await inbox.handle("c3", "where is my parcel?")).answer
     assert reply.escalation is not None and reply.escalation.reason.value == "agent_failure"
     ticket = router.ticket_for("c3")
     assert ticket is not None and ticket.priority == 2 and ticket.reason == "agent_failure"
@@ -164,7 +166,7 @@ async def test_a_routing_failure_still_answers_and_reconciliation_queues_it_late
         redact=lambda text: text,
         answer=False,
     )
-    reply = await inbox.handle("c4", "human please")
+    reply = (await inbox.handle("c4", "human please")).answer
     assert router.ticket_for("c4") is not None
     with engine.begin() as conn:  # as if the service died between storing the status and the ticket
         conn.execute(

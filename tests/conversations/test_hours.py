@@ -11,7 +11,7 @@ from agent.agent import SupportAgent
 from agent.escalation import EscalationPolicy
 from channels.messages import InboundMessage
 from conversations.hours import DAYS, BusinessHours, HoursError, Schedule
-from conversations.inbox import Inbox
+from conversations.inbox import Inbox, final_answer
 from conversations.store import ConversationStore
 from frontdesk.settings import Settings
 
@@ -77,12 +77,11 @@ async def test_outside_the_hours_a_handoff_says_when_someone_will_reply(
     closed = BusinessHours(Schedule.parse(f"UTC; {tomorrow} 09:00-17:00"))  # closed all of today
     inbox = Inbox(ConversationStore(engine), demo_agent, EscalationPolicy(), hours=closed)
     ask = InboundMessage(channel="webchat", sender="v-1", text="I want to talk to a human", conversation_id="h-1")
-    events = [event async for event in inbox.converse(ask)]
-    reply = events[-1]
+    reply = (await final_answer(inbox.converse(ask))).answer
     assert reply.escalation is not None and "Someone will reply from" in reply.text  # type: ignore[union-attr]
     assert inbox.store.get("h-1").status == "escalated"  # type: ignore[union-attr]
     answered = InboundMessage(
         channel="webchat", sender="v-2", text="Where is your Lakeview store?", conversation_id="h-2"
     )
-    normal = [event async for event in inbox.converse(answered)][-1]
+    normal = (await final_answer(inbox.converse(answered))).answer
     assert "Lakeview" in normal.text and "Someone will reply" not in normal.text  # type: ignore[union-attr]

@@ -13,7 +13,16 @@ from agent.escalation import EscalationPolicy
 from agent.sentiment import analyze_sentiment
 from agent.types import AgentReply
 from channels.messages import Attachment, InboundMessage, ThreadKey
-from conversations.inbox import WITH_A_PERSON, ConversationBusyError, Inbox, ReplyWorker
+from conversations.inbox import (
+    WITH_A_PERSON,
+    Answered,
+    AnsweredBy,
+    ConversationBusyError,
+    Inbox,
+    Received,
+    ReplyWorker,
+    final_answer,
+)
 from conversations.intake import Intake, pending_replies_table
 from conversations.outbox import Outbox
 from conversations.store import ConversationStore
@@ -132,8 +141,8 @@ async def test_a_conversation_held_by_a_person_is_not_answered_by_the_bot(
     inbox.store.update_state(receipt.conversation_id, status="escalated")
     queued = await inbox.receive(_whatsapp("are you there?", "SM2"))
     assert not queued.queued and queued.status == "escalated"
-    events = [e async for e in inbox.converse(_whatsapp("hello again", "SM3"))]
-    assert isinstance(events[-1], AgentReply) and events[-1].text == WITH_A_PERSON
+    held = await final_answer(inbox.converse(_whatsapp("hello again", "SM3")))
+    assert held.by is AnsweredBy.PERSON and held.answer.text == WITH_A_PERSON and held.answer_id is None
     assert [m.role for m in inbox.store.messages(receipt.conversation_id)] == ["customer"] * 3
 
 
@@ -146,11 +155,14 @@ async def test_a_retried_in_band_message_gets_the_stored_answer(engine: sa.Engin
         conversation_id="w-1",
         provider_message_id="client-1",
     )
-    first = [e async for e in inbox.converse(message)][-1]
+    first = await final_answer(inbox.converse(message))
     again = [e async for e in inbox.converse(message)]
-    assert len(again) == 1 and isinstance(again[0], AgentReply)
-    assert again[0].text == first.text and again[0].citations == first.citations
-    assert len(inbox.store.messages("w-1")) == 2
+    assert [type(e) for e in again] == [Received, Answered]
+    retried = again[-1]
+    assert isinstance(retried, Answered) and retried.by is AnsweredBy.STORED and retried.receipt.duplicate
+    assert retried.answer.text == first.answer.text and retried.answer.citations == first.answer.citations
+    assert retried.answer_id == first.answer_id and retried.receipt.message_id == first.receipt.message_id
+    assert [m.id for m in inbox.store.messages("w-1")] == [first.receipt.message_id, first.answer_id]
 
 
 async def test_an_in_band_message_is_claimed_as_it_is_stored(engine: sa.Engine, demo_agent: SupportAgent) -> None:
@@ -167,7 +179,8 @@ async def test_an_in_band_message_is_claimed_as_it_is_stored(engine: sa.Engine, 
     assert inbox.intake.waiting_conversations() == [] and inbox.intake.claim("w-2") is None
     assert woken == [], "no worker is woken for a message its caller answers"
     events = [first] + [event async for event in stream]
-    assert isinstance(events[-1], AgentReply) and "Lakeview" in events[-1].text
+    assert isinstance(first, Received) and isinstance(events[-1], Answered)
+    assert events[-1].by is AnsweredBy.AGENT and "Lakeview" in events[-1].answer.text
     assert inbox.intake.pending_count() == 0
 
 

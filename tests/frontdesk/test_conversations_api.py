@@ -58,6 +58,7 @@ def test_reply_as_json_with_memory_and_history(client: TestClient) -> None:
     body = first.json()
     assert body["grounded"] and body["citations"] and "Lakeview" in body["text"]
     assert set(body) >= {"text", "citations", "confidence", "intent", "sentiment", "escalation", "writer"}
+    assert body["message_id"] == body["customer_message_id"] + 1, "the stored ids of the question and the answer"
     follow = client.post("/v1/conversations/c-1/messages", json={"text": "and is there parking?"}).json()
     assert follow["grounded"] and "park" in follow["text"].lower()
     conversation = client.get("/v1/conversations/c-1").json()
