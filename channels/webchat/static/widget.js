@@ -67,6 +67,7 @@
     shown: new Set(),        // keys of the messages on screen, so nothing shows twice
     lastId: 0,               // highest stored message id seen (REST polling asks for newer ones)
     streams: new Map(),      // client message id -> the answer bubble being written
+    typing: new Map(),       // client message id -> { words, timer }: streamed text still being revealed
     status: "bot",
     rating: null,
     open: false,
@@ -391,6 +392,45 @@
     return item;
   }
 
+  // A delta may hold a whole sentence (an answer written at once comes in a few frames): it is revealed a
+  // word at a time, as it would have been written, unless the visitor asked for reduced motion.
+  var REVEAL_MS = 25;
+  var reducedMotion = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+
+  function reveal(id, text) {
+    var bubble = streamBubble(id).querySelector(".fd-bubble");
+    var words = text.match(/\S+\s*|\s+/g) || [];
+    var queue = state.typing.get(id);
+    if (reducedMotion) {
+      bubble.textContent += words.join("");
+      scrollToEnd();
+      return;
+    }
+    if (!queue) {
+      queue = { words: [], timer: null };
+      state.typing.set(id, queue);
+    }
+    queue.words = queue.words.concat(words);
+    if (queue.timer === null) step();
+
+    function step() {
+      var word = queue.words.shift();
+      if (word === undefined) {
+        queue.timer = null;
+        return;
+      }
+      bubble.textContent += word;
+      scrollToEnd();
+      queue.timer = setTimeout(step, REVEAL_MS);
+    }
+  }
+
+  function stopRevealing(id) {
+    var queue = state.typing.get(id);
+    if (queue && queue.timer !== null) clearTimeout(queue.timer);
+    state.typing.delete(id);
+  }
+
   // Frames from the server (see channels/webchat/protocol.py).
 
   function handleFrame(frame) {
@@ -405,13 +445,10 @@
       case "typing":
         if (frame.active) showTyping(frame.who); else hideTyping();
         break;
-      case "delta": {
+      case "delta":
         hideTyping();
-        var bubble = streamBubble(frame.id).querySelector(".fd-bubble");
-        bubble.textContent += frame.text;
-        scrollToEnd();
+        reveal(frame.id, frame.text);
         break;
-      }
       case "reply":
         finishReply(frame);
         break;
@@ -448,6 +485,7 @@
 
   function finishReply(frame) {
     hideTyping();
+    stopRevealing(frame.id); // the whole text arrives with the reply
     state.pending.delete(frame.id);
     noteId(frame.message_id);
     noteId(frame.customer_message_id);
