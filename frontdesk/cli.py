@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,7 @@ from frontdesk.console.cli import agents_app
 from frontdesk.db import DatabaseError
 from frontdesk.keys_cli import keys_app
 from frontdesk.runtime import Runtime, build_runtime, ingest_demo_if_empty
+from frontdesk.settings import Settings
 from knowledge.base import IngestProgress
 from knowledge.documents import MetadataValue
 from knowledge.embeddings import SentenceTransformerEmbedder
@@ -62,10 +63,32 @@ def _parse_filters(values: list[str]) -> dict[str, MetadataValue]:
     return filters
 
 
+def several_workers_problem(settings: Settings, workers: int) -> str | None:
+    """Why `workers` processes cannot share these settings, or None when they can."""
+    if workers <= 1:
+        return None
+    needs = []
+    if settings.resolved_database_url.startswith("sqlite"):
+        needs.append("PostgreSQL (FRONTDESK_DATABASE_URL): SQLite takes one writer at a time")
+    if settings.redis_url is None:
+        needs.append("Redis (FRONTDESK_REDIS_URL): live frames and rate limits are shared through it")
+    if settings.chroma_host is None:
+        needs.append("a Chroma server (FRONTDESK_CHROMA_HOST): an embedded Chroma folder is for one process")
+    if not needs:
+        return None
+    return f"--workers {workers} needs " + "; ".join(needs)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (FRONTDESK_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (FRONTDESK_PORT).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Processes serving requests; more than one needs PostgreSQL, Redis and a Chroma server."
+        ),
+    ] = 1,
 ) -> None:
     """Start the service (ingesting the demo help centre into an empty knowledge base)."""
     import uvicorn
@@ -73,14 +96,16 @@ def serve(
     from frontdesk.app import create_app
 
     settings = load_settings()
+    if (problem := several_workers_problem(settings, workers)) is not None:
+        fail(problem, code=2)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runtime = _runtime()
+    runtime = _runtime()  # migrates the database, and ingests the demo help centre once, before any worker starts
     report = ingest_demo_if_empty(runtime)
     if report is not None:
         out.print(f"Ingested the demo knowledge base: {len(report.added)} documents.")
     host, port = host or settings.host, port or settings.port
     docs = f"  (API docs: http://{host}:{port}/docs)" if settings.api_docs else ""
-    out.print(f"Frontdesk on http://{host}:{port}{docs}")
+    out.print(f"Frontdesk on http://{host}:{port}{docs}" + (f", {workers} workers" if workers > 1 else ""))
     if settings.webchat_demo_page:
         out.print(f"Demo shop with the web chat widget: http://{host}:{port}/")
     if settings.admin_token is None and not runtime.api_keys.any_active():
@@ -89,17 +114,21 @@ def serve(
             "with: frontdesk keys create --name admin --scope knowledge:write --scope conversations:write",
             highlight=False,
         )
-    uvicorn.run(
-        create_app(runtime=runtime),
-        host=host,
-        port=port,
-        log_level=settings.log_level,
-        ws_max_size=WEBSOCKET_MAX_BYTES,  # a bigger frame closes the socket (1009) before the app reads it
-        server_header=False,
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level,
+        "ws_max_size": WEBSOCKET_MAX_BYTES,  # a bigger frame closes the socket (1009) before the app reads it
+        "server_header": False,
         # The client's address is decided by frontdesk.api.client_address (FRONTDESK_TRUSTED_PROXIES); uvicorn's
         # own proxy headers would believe any X-Forwarded-For sent from 127.0.0.1.
-        proxy_headers=False,
-    )
+        "proxy_headers": False,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(runtime=runtime), **options)
+        return
+    runtime.close()  # each worker builds its own from the same settings (the environment)
+    uvicorn.run("frontdesk.app:create_app", factory=True, workers=workers, **options)
 
 
 @app.command()

@@ -82,3 +82,16 @@ def test_train_intents_refuses_bad_input_with_a_reason(env: Path) -> None:
     margin = runner.invoke(app, ["train-intents", str(one_intent), "--oos-margin", "0"])
     assert margin.exit_code == 1 and "oos_margin" in margin.output
     assert not (env / "data" / "intents").exists()
+
+
+def test_several_workers_need_shared_storage_and_say_which(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    refused = runner.invoke(app, ["serve", "--workers", "2"])
+    assert refused.exit_code == 2
+    said = " ".join(refused.output.split())
+    assert "PostgreSQL (FRONTDESK_DATABASE_URL)" in said and "Redis (FRONTDESK_REDIS_URL)" in said
+    assert "a Chroma server (FRONTDESK_CHROMA_HOST)" in said
+    monkeypatch.setenv("FRONTDESK_DATABASE_URL", "postgresql://127.0.0.1:5432/test")
+    monkeypatch.setenv("FRONTDESK_REDIS_URL", "redis://127.0.0.1:6379/15")
+    still = runner.invoke(app, ["serve", "--workers", "2"])
+    assert still.exit_code == 2 and "Chroma server" in still.output and "PostgreSQL" not in still.output
+    assert runner.invoke(app, ["serve", "--workers", "0"]).exit_code == 2
