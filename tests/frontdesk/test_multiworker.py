@@ -145,3 +145,83 @@ def test_a_console_reply_on_one_worker_reaches_a_web_chat_held_by_another(
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        found.extend(int(child) for child in children)
+    return found
+
+
+def test_serve_with_two_workers_answers_visitors(scratch_postgres_url: str, redis_url: str, tmp_path: Path) -> None:
+    """`frontdesk serve --workers 2`: one port, two processes, the demo help centre ingested once, answers."""
+    chroma_port, port = free_port(), free_port()
+    bin_dir = Path(sys.executable).parent
+    chroma = subprocess.Popen(
+        [
+            str(bin_dir / "chroma"),
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(chroma_port),
+            "--path",
+            str(tmp_path / "c"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")},
+        "FRONTDESK_DATA_DIR": str(tmp_path / "data"),
+        "FRONTDESK_DATABASE_URL": scratch_postgres_url,
+        "FRONTDESK_REDIS_URL": redis_url,
+        "FRONTDESK_CHROMA_HOST": "127.0.0.1",
+        "FRONTDESK_CHROMA_PORT": str(chroma_port),
+        "FRONTDESK_CHROMA_COLLECTION": f"workers_{uuid.uuid4().hex[:8]}",
+        "FRONTDESK_WEBCHAT_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
+    }
+    log_path = tmp_path / "serve.log"
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the Chroma server listens
+            try:
+                httpx.get(f"http://127.0.0.1:{chroma_port}/api/v2/heartbeat", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert chroma.poll() is None and time.monotonic() < deadline, "chroma run did not start"
+                time.sleep(0.3)
+        with log_path.open("wb") as log:
+            serve = subprocess.Popen(
+                [str(bin_dir / "frontdesk"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            _wait_ready(base, serve, log_path, seconds=180)
+            deadline = time.monotonic() + 60
+            while len(_children(serve.pid)) < 2:  # uvicorn starts its workers one after the other
+                assert time.monotonic() < deadline, f"not two workers: {_children(serve.pid)}"
+                time.sleep(0.3)
+            for _ in range(4):  # new connections each time: both workers take some
+                session = httpx.post(f"{base}/v1/webchat/sessions", timeout=30).json()
+                answer = httpx.post(
+                    f"{base}/v1/webchat/messages",
+                    json={"text": "Where is your Lakeview store?"},
+                    headers={"Authorization": f"Bearer {session['token']}"},
+                    timeout=60,
+                )
+                assert answer.status_code == 200, answer.text
+                assert "Lakeview" in answer.json()["reply"]["text"]
+        finally:
+            serve.terminate()
+            serve.wait(timeout=60)
+        assert "Ingested the demo knowledge base" in log_path.read_text(), "ingested once, by the parent"
+        assert log_path.read_text().count("Ingested the demo knowledge base") == 1
+    finally:
+        chroma.terminate()
+        chroma.wait(timeout=30)
