@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -11,6 +13,8 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+LOCK_PATIENCE_SECONDS = 30.0
+logger = logging.getLogger(__name__)
 
 
 class DatabaseError(Exception):
@@ -27,7 +31,10 @@ def create_engine(url: str) -> sa.Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+        turns = _Turns()
+        engine = sa.create_engine(
+            parsed, connect_args={"check_same_thread": False, "timeout": 30, "factory": turns.connection_class()}
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: object, _record: object) -> None:
@@ -37,37 +44,75 @@ def create_engine(url: str) -> sa.Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
-        _one_transaction_at_a_time(engine)
+        sa.event.listen(engine, "begin", turns.take)
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def _one_transaction_at_a_time(engine: sa.Engine) -> None:
-    """In this process, SQLite transactions take turns (a re-entrant lock from begin to commit or rollback).
+class _Turns:
+    """In this process, SQLite transactions take turns: a re-entrant lock from begin until the commit or
+    rollback has happened in SQLite.
 
     SQLite has one writer at a time. Threads that write at once otherwise meet a locked database and wait in
     SQLite's busy handler, which sleeps in steps of up to 100 ms: under load, most of a turn's time. Taking
     turns in the process costs a few microseconds instead. A transaction opened inside another on the same
-    thread passes (the lock is re-entrant), as it did before. Other processes still meet SQLite's own lock:
-    several workers want PostgreSQL.
+    thread passes (the lock is re-entrant). Other processes still meet SQLite's own lock: several workers
+    want PostgreSQL. The lock is given back by the DBAPI connection itself, after its commit or rollback
+    returned (SQLAlchemy's commit event comes before the commit).
     """
-    lock = threading.RLock()
-    held = "frontdesk_lock_held"
 
-    @sa.event.listens_for(engine, "begin")
-    def _take(conn: sa.Connection) -> None:
-        lock.acquire()
-        conn.info[held] = conn.info.get(held, 0) + 1
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
 
-    def _give(conn: sa.Connection) -> None:
-        if conn.info.get(held, 0) > 0:
-            conn.info[held] -= 1
-            lock.release()
+    def take(self, conn: sa.Connection) -> None:
+        dbapi = conn.connection.dbapi_connection
+        if not isinstance(dbapi, _TakingTurns):  # pragma: no cover - every connection comes from the factory
+            return
+        # A transaction that never ended (a bug) must not stop the process: after a while, go on without
+        # taking turns; SQLite's own lock still keeps the data whole.
+        if not self.lock.acquire(timeout=LOCK_PATIENCE_SECONDS):
+            logger.error("a SQLite transaction waited %s s for its turn; going on without it", LOCK_PATIENCE_SECONDS)
+            return
+        dbapi.turns_held += 1
 
-    sa.event.listen(engine, "commit", _give)
-    sa.event.listen(engine, "rollback", _give)
+    def connection_class(self) -> type[sqlite3.Connection]:
+        lock = self.lock
+
+        class Connection(_TakingTurns):
+            turn_lock = lock
+
+        return Connection
+
+
+class _TakingTurns(sqlite3.Connection):
+    turn_lock: threading.RLock
+    turns_held = 0
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._give_back()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._give_back()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            while self.turns_held:
+                self._give_back()
+
+    def _give_back(self) -> None:
+        if self.turns_held > 0:
+            self.turns_held -= 1
+            self.turn_lock.release()
 
 
 def alembic_config(engine: sa.Engine) -> Config:

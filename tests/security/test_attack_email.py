@@ -56,16 +56,23 @@ def relay() -> Iterator[Relay]:
     running.controller.stop()
 
 
+def _receiving(smtp_port: int) -> dict[str, str]:
+    """The settings of a service that takes mail for shop.test on `smtp_port` and trusts our MX's verdicts."""
+    return {
+        "FRONTDESK_EMAIL_FROM": "support@shop.test",
+        "FRONTDESK_EMAIL_DOMAINS": "shop.test",
+        "FRONTDESK_EMAIL_INBOUND_HOST": "127.0.0.1",
+        "FRONTDESK_EMAIL_INBOUND_PORT": str(smtp_port),
+        "FRONTDESK_EMAIL_TRUSTED_AUTHSERV_IDS": MX,
+    }
+
+
 @pytest.fixture
 def mail_service(start_service: Callable[..., RunningService], relay: Relay) -> tuple[RunningService, int]:
     smtp_port = free_port()
     service = start_service(
-        FRONTDESK_EMAIL_FROM="support@shop.test",
-        FRONTDESK_EMAIL_DOMAINS="shop.test",
-        FRONTDESK_EMAIL_INBOUND_HOST="127.0.0.1",
-        FRONTDESK_EMAIL_INBOUND_PORT=str(smtp_port),
+        **_receiving(smtp_port),
         FRONTDESK_EMAIL_INBOUND_TOKEN=TOKEN,
-        FRONTDESK_EMAIL_TRUSTED_AUTHSERV_IDS=MX,
         FRONTDESK_SMTP_HOST="127.0.0.1",
         FRONTDESK_SMTP_PORT=str(relay.controller.port),
         FRONTDESK_SMTP_SECURITY="none",
@@ -209,11 +216,7 @@ def test_mail_that_comes_around_the_mx_is_not_believed(start_service: Callable[.
     # the very header our MX would write, at the top where it would count.
     smtp_port = free_port()
     service = start_service(
-        FRONTDESK_EMAIL_FROM="support@shop.test",
-        FRONTDESK_EMAIL_DOMAINS="shop.test",
-        FRONTDESK_EMAIL_INBOUND_HOST="127.0.0.1",
-        FRONTDESK_EMAIL_INBOUND_PORT=str(smtp_port),
-        FRONTDESK_EMAIL_TRUSTED_AUTHSERV_IDS=MX,
+        **_receiving(smtp_port),
         FRONTDESK_EMAIL_TRUSTED_RELAYS="192.0.2.25",
         FRONTDESK_DEMO_KB="false",
     )
