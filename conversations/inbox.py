@@ -14,14 +14,12 @@ the person, and the in-band caller is told that a person will reply.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import json
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -39,7 +37,8 @@ from conversations.handoff import Handoff, summarize, wait_notice
 from conversations.hours import BusinessHours
 from conversations.intake import Claim, Intake, Receipt, pending_replies_table
 from conversations.interactions import Interactions
-from conversations.outbox import enqueue, wake_up
+from conversations.outbox import Doorbell, enqueue
+from conversations.replies import Addressing, Replies
 from conversations.store import (
     Conversation,
     ConversationStore,
@@ -53,8 +52,6 @@ logger = logging.getLogger(__name__)
 
 HISTORY_TURNS = 20
 WITH_A_PERSON = "Thanks, a person from our team has this conversation and will reply here."
-
-Addressing = Callable[[Conversation, OutboundMessage], OutboundMessage]
 
 
 def reply_details(reply: AgentReply) -> dict[str, Any]:
@@ -149,19 +146,27 @@ class Inbox:
         *,
         intake: Intake | None = None,
         addressing: Mapping[str, Addressing] | None = None,
-        on_outbox: Callable[[], None] | None = None,
+        outbox: Doorbell | None = None,
+        queued: Doorbell | None = None,
         hours: BusinessHours | None = None,
+        handoff: Handoff | None = None,
+        interactions: Interactions | None = None,
+        replies: Replies | None = None,
     ) -> None:
+        """`outbox` rings the outbox worker when a message is enqueued for delivery, `queued` the reply worker
+        when a message waits for an answer; `handoff` opens routing tickets for escalations; `interactions`
+        logs what happens for analytics; `replies` stores and sends what people and the system write (by
+        default one built from the same parts)."""
         self.store = store
         self.agent = agent
         self.policy = policy
         self.intake = intake or Intake(store.engine)
-        self.addressing = dict(addressing or {})
-        self.on_outbox = on_outbox
+        self.outbox = outbox or (replies.outbox if replies is not None else Doorbell())
+        self.queued = queued or Doorbell()
         self.hours = hours or BusinessHours()
-        self.on_queued: Callable[[str], None] | None = None
-        self.handoff: Handoff | None = None  # set by the runtime once routing is built
-        self.interactions: Interactions | None = None  # set by the runtime: the analytics log's recorder
+        self.handoff = handoff
+        self.interactions = interactions
+        self.replies = replies or Replies(store, addressing=addressing, outbox=self.outbox, interactions=interactions)
 
     # Receiving.
 
@@ -182,8 +187,8 @@ class Inbox:
                 logger.exception("could not close the ticket of conversation %s", receipt.conversation_id)
         if receipt.dropped_attachments and not receipt.duplicate:
             await self._tell_dropped(receipt)
-        if receipt.queued and receipt.claim is None and not receipt.duplicate and self.on_queued is not None:
-            self.on_queued(receipt.conversation_id)
+        if receipt.queued and receipt.claim is None and not receipt.duplicate:
+            self.queued.ring()
 
     def _store(self, message: InboundMessage, *, answer: bool, claim: bool) -> Receipt:
         """Store and log one message (redaction included): one hop off the event loop per message."""
@@ -355,8 +360,8 @@ class Inbox:
             return answer_id
 
         answer_id = await anyio.to_thread.run_sync(complete)
-        if deliver and self.on_outbox is not None:
-            self.on_outbox()
+        if deliver:
+            self.outbox.ring()
         yield final, answer_id
 
     def _prepare(self, claim: Claim) -> Prepared:
@@ -443,77 +448,30 @@ class Inbox:
         citations: Sequence[Link] = (),
     ) -> OutboundMessage:
         """The message that carries `text` to the conversation's customer on its channel."""
-        references = self.store.provider_ids(conversation.id)
-        message = OutboundMessage(
-            message_id=message_id,
-            conversation_id=conversation.id,
-            channel=conversation.channel,
-            recipient=conversation.customer_ref or conversation.id,
-            text=text,
-            author=author,  # type: ignore[arg-type]
-            sender=conversation.our_address,
-            subject=conversation.subject,
-            citations=tuple(citations),
-            in_reply_to=references[-1] if references else None,
-            references=tuple(references[-10:]),
-        )
-        addressing = self.addressing.get(conversation.channel)
-        return addressing(conversation, message) if addressing is not None else message
+        return self.replies.outbound(conversation, text, author=author, message_id=message_id, citations=citations)
 
     def post_reply(
         self, conversation_id: str, text: str, *, author: str = "human", details: dict[str, Any] | None = None
     ) -> StoredMessage:
         """Store a reply written by a person (or the system) and put it in the outbox, in one transaction."""
-        if not text.strip():
-            msg = "the reply is empty"
-            raise ValueError(msg)
-        conversation = self.store.get(conversation_id)
-        if conversation is None:
-            msg = f"no conversation with id {conversation_id!r}"
-            raise LookupError(msg)
-        outbound = self.outbound(conversation, text, author=author, message_id=f"{author}-{uuid.uuid4().hex[:20]}")
-        now = dt.datetime.now(dt.UTC)
-        payload = _json({**(details or {}), "outbox_message_id": outbound.message_id})
-        with self.store.engine.begin() as conn:
-            new_id = int(
-                conn.execute(
-                    sa.insert(messages_table).values(
-                        conversation_id=conversation_id,
-                        role=author,
-                        text=text,
-                        original_text=None,
-                        details=payload,
-                        created_at=now,
-                    )
-                ).inserted_primary_key[0]  # type: ignore[index]
-            )
-            conn.execute(
-                sa.update(conversations_table).where(conversations_table.c.id == conversation_id).values(updated_at=now)
-            )
-            enqueue(conn, outbound, dedupe_key=outbound.message_id, now=now)
-        if self.on_outbox is not None:
-            self.on_outbox()
-        if author == "human" and self.interactions is not None:
-            self.interactions.human_reply(conversation_id, text, actor=(details or {}).get("console_agent_id"))
-        return StoredMessage(new_id, conversation_id, author, text, None, payload, now)  # type: ignore[arg-type]
+        return self.replies.post(conversation_id, text, author=author, details=details)
 
 
 class ReplyWorker:
     """Answers queued conversations in the background: woken by the inbox, and by a poll that also picks up
     messages whose worker died (its lease ran out)."""
 
-    def __init__(self, inbox: Inbox, *, poll_interval: float = 2.0, concurrency: int = 4) -> None:
+    def __init__(
+        self, inbox: Inbox, *, doorbell: Doorbell | None = None, poll_interval: float = 2.0, concurrency: int = 4
+    ) -> None:
         self.inbox = inbox
+        self.doorbell = doorbell or inbox.queued
         self.poll_interval = poll_interval
         self._limiter = anyio.CapacityLimiter(concurrency)
         self._busy: set[str] = set()
-        self._wake = anyio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        inbox.on_queued = lambda _conversation_id: wake_up(self._loop, self._wake)
 
     async def run(self) -> None:
         """Answer until cancelled; a failing database or agent is logged and retried, never fatal."""
-        self._loop = asyncio.get_running_loop()
         async with anyio.create_task_group() as group:
             while True:
                 try:
@@ -525,9 +483,7 @@ class ReplyWorker:
                     if conversation_id not in self._busy:
                         self._busy.add(conversation_id)
                         group.start_soon(self._answer, conversation_id)
-                with anyio.move_on_after(self.poll_interval):
-                    await self._wake.wait()
-                self._wake = anyio.Event()
+                await self.doorbell.wait(self.poll_interval)
 
     async def _answer(self, conversation_id: str) -> None:
         try:
@@ -537,7 +493,7 @@ class ReplyWorker:
             logger.exception("answering conversation %s failed; it stays queued", conversation_id)
         finally:
             self._busy.discard(conversation_id)
-            self._wake.set()
+            self.doorbell.ring()
 
 
 def stored_reply(message: StoredMessage) -> AgentReply:

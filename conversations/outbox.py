@@ -406,6 +406,40 @@ class Outbox:
         return changed == 1
 
 
+class Doorbell:
+    """Wakes the worker waiting on it, from the worker's own event loop or from any thread.
+
+    A worker is given its doorbell at construction, and so is whoever tells it there is work (the inbox for
+    queued messages, anything that enqueues for the outbox); nobody attaches callbacks afterwards. A ring
+    before the worker waits is kept for its first wait.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: anyio.Event | None = None
+        self._rung = False
+
+    def ring(self) -> None:
+        """There is work: wake the worker now rather than at its next poll (safe from any thread)."""
+        event = self._event
+        if event is None:
+            self._rung = True
+            return
+        wake_up(self._loop, event)
+
+    async def wait(self, timeout: float) -> None:
+        """Until the bell rings or `timeout` seconds pass (in the worker's task)."""
+        if self._event is None:
+            self._loop = asyncio.get_running_loop()
+            self._event = anyio.Event()
+        if self._rung:
+            self._rung = False
+            return
+        with anyio.move_on_after(timeout):
+            await self._event.wait()
+        self._event = anyio.Event()
+
+
 def wake_up(loop: asyncio.AbstractEventLoop | None, event: anyio.Event) -> None:
     """Set `event` of a worker running on `loop`, from that loop or from any other thread."""
     try:
@@ -446,22 +480,21 @@ class OutboxWorker:
         retry: RetryPolicy | None = None,
         poll_interval: float = 5.0,
         concurrency: int = 8,
+        doorbell: Doorbell | None = None,
     ) -> None:
         self.outbox = outbox
         self.channels = dict(channels)
         self.retry = retry or RetryPolicy()
         self.poll_interval = poll_interval
-        self._wake = anyio.Event()
+        self.doorbell = doorbell or Doorbell()
         self._limiter = anyio.CapacityLimiter(concurrency)
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def notify(self) -> None:
         """Something was enqueued: look now rather than at the next poll (safe from any thread)."""
-        wake_up(self._loop, self._wake)
+        self.doorbell.ring()
 
     async def run(self) -> None:
         """Deliver until cancelled. Database errors are logged and retried at the next poll, never fatal."""
-        self._loop = asyncio.get_running_loop()
         while True:
             try:
                 await self.deliver_due()
@@ -472,9 +505,7 @@ class OutboxWorker:
             except Exception:  # a database outage (or a bug) must not end delivery: try again at the next poll
                 logger.exception("the outbox could not be worked; trying again in %.0f s", self.poll_interval)
                 wait = self.poll_interval
-            with anyio.move_on_after(wait):
-                await self._wake.wait()
-            self._wake = anyio.Event()
+            await self.doorbell.wait(wait)
 
     async def deliver_due(self) -> int:
         """Deliver every row due now; return how many were handled (sent, retried later or failed)."""

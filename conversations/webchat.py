@@ -98,7 +98,10 @@ class WebchatService:
         *,
         human_reply_minutes: int = 10,
         relay: Relay | None = None,
+        proactive: Callable[[str], tuple[str, str] | None] | None = None,
     ) -> None:
+        """`proactive(text)`: the notice for a message's topic, if a supervisor switched one on for an emerging
+        issue, as (alert id, text)."""
         if human_reply_minutes < 1:
             msg = f"human_reply_minutes must be at least 1, got {human_reply_minutes}"
             raise ValueError(msg)
@@ -108,9 +111,7 @@ class WebchatService:
         self.relay: Relay = relay or LocalRelay(self.hub)
         self.channel = WebchatChannel(self.hub, name=CHANNEL, relay=self.relay)
         self.human_reply_minutes = human_reply_minutes
-        # Set by the runtime when emerging-issue alerts run: the proactive notice for a message's topic, if a
-        # supervisor switched one on, as (alert id, text).
-        self.proactive: Callable[[str], tuple[str, str] | None] | None = None
+        self.proactive = proactive
 
     @property
     def engine(self) -> sa.Engine:

@@ -48,8 +48,6 @@ def create_app(
         app.state.runtime = current
         app.state.rate_limits = RateLimits.from_settings(current.settings)
         webchat = webchat_routes.start(app, current)
-        if current.monitor is not None:
-            webchat.proactive = current.monitor.notice_for
         console = console_deps.start(app, current)
         try:
             async with start_channels(app, current), anyio.create_task_group() as workers:

@@ -23,13 +23,9 @@ from channels.email import (
     SenderRateLimiter,
     SmtpListener,
     SupportMailbox,
-    new_reply_token,
     read_inbound_email,
-    reply_address,
-    reply_key,
 )
-from channels.email.threads import REPLY_KEY_PREFIX
-from channels.messages import InboundMessage, OutboundMessage
+from channels.messages import InboundMessage
 from channels.twilio import (
     MessageStatus,
     Transfer,
@@ -41,13 +37,12 @@ from channels.twilio import (
 )
 from channels.twilio.routes import messaging_router, voice_router
 from channels.webchat.tokens import load_or_create_secret
-from conversations.inbox import Inbox, final_answer
+from conversations.inbox import final_answer
 from conversations.outbox import StatusChange
-from conversations.store import Conversation
 from frontdesk.api.auth import bearer, email_inbound_caller
 from frontdesk.api.client_address import Network, in_networks, parse_address, trusted_networks
 from frontdesk.api.deps import SettingsDep
-from frontdesk.runtime import Runtime
+from frontdesk.runtime import Runtime, email_mailbox
 from frontdesk.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -60,14 +55,6 @@ ONE_MOMENT = "One moment, please."
 
 def twilio_enabled(settings: Settings) -> bool:
     return bool(settings.twilio_account_sid and settings.twilio_auth_token)
-
-
-def email_mailbox(settings: Settings) -> SupportMailbox | None:
-    if not settings.email_from:
-        return None
-    return SupportMailbox(
-        settings.email_from, display_name=settings.email_from_name, domains=settings.email_domain_list
-    )
 
 
 def email_message_id_secret(settings: Settings) -> bytes:
@@ -160,25 +147,6 @@ def _queue_name(skill: str | None) -> str | None:
         return None
     cleaned = "".join(ch if ch.isalnum() or ch in " .:_-" else "-" for ch in skill)[:64]
     return cleaned or None
-
-
-def email_addressing(
-    inbox: Inbox, mailbox: SupportMailbox
-) -> Callable[[Conversation, OutboundMessage], OutboundMessage]:
-    """Gives each e-mail reply the conversation's own Reply-To address (`support+<token>@...`), so a reply
-    from any mail client finds its conversation even when the threading headers are lost."""
-
-    def address(conversation: Conversation, message: OutboundMessage) -> OutboundMessage:
-        tokens = [
-            k[len(REPLY_KEY_PREFIX) :] for k in inbox.intake.keys(conversation.id) if k.startswith(REPLY_KEY_PREFIX)
-        ]
-        token = tokens[0] if tokens else new_reply_token()
-        if not tokens:
-            inbox.intake.add_keys("email", conversation.id, [reply_key(token).value])
-        metadata = {**message.metadata, "reply_to": reply_address(mailbox.address, token)}
-        return dataclasses.replace(message, metadata=metadata)
-
-    return address
 
 
 class EmailIntake:
@@ -349,7 +317,6 @@ async def start_channels(app: FastAPI, runtime: Runtime) -> AsyncIterator[None]:
                 )
         mailbox = email_mailbox(settings)
         if mailbox is not None:
-            runtime.inbox.addressing["email"] = email_addressing(runtime.inbox, mailbox)
             smtp = settings.smtp()
             if smtp is not None:
                 secret = await anyio.to_thread.run_sync(email_message_id_secret, settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -23,6 +24,7 @@ from analytics.alerts import AlertStore
 from analytics.webhooks import AlertDeliveryWorker
 from analytics.webhooks import RetryPolicy as AlertRetryPolicy
 from channels.base import Channel
+from channels.email import SupportMailbox
 from channels.webchat.hub import WebchatHub
 from channels.webchat.relay import LocalRelay, RedisRelay
 from channels.webchat.tokens import VisitorTokens, load_or_create_secret
@@ -31,7 +33,8 @@ from conversations.hours import BusinessHours
 from conversations.inbox import Inbox, ReplyWorker, redact_text
 from conversations.intake import AttachmentQuota, Intake
 from conversations.interactions import Interactions
-from conversations.outbox import Outbox, OutboxWorker, RetryPolicy
+from conversations.outbox import Doorbell, Outbox, OutboxWorker, RetryPolicy
+from conversations.replies import Replies, email_addressing
 from conversations.store import ConversationStore
 from conversations.webchat import SECRET_FILE, WebchatService
 from frontdesk import db
@@ -103,9 +106,8 @@ class Runtime:
         retry = RetryPolicy(
             max_attempts=self.settings.outbox_max_attempts, base_delay=self.settings.outbox_retry_seconds
         )
-        self.outbox_worker = OutboxWorker(self.outbox, self.channels, retry=retry)
-        self.reply_worker = ReplyWorker(self.inbox)
-        self.inbox.on_outbox = self.outbox_worker.notify
+        self.outbox_worker = OutboxWorker(self.outbox, self.channels, retry=retry, doorbell=self.inbox.outbox)
+        self.reply_worker = ReplyWorker(self.inbox, doorbell=self.inbox.queued)
         async with anyio.create_task_group() as group:
             group.start_soon(self.outbox_worker.run)
             group.start_soon(self.reply_worker.run)
@@ -161,12 +163,11 @@ def build_runtime(settings: Settings, *, embedder: Embedder | None = None, migra
     conversations = ConversationStore(engine)
     quota = AttachmentQuota(settings.max_attachments_per_conversation, settings.max_attachment_bytes_per_day)
     intake = Intake(engine, lease=lease, back_to_bot=prefers_assistant, quota=quota)
-    inbox = Inbox(conversations, agent, policy, intake=intake, hours=hours)
-    router, handoff, events = connect_routing(settings, engine, inbox)
     log = InteractionLog(engine)
-    interactions = Interactions(log, conversations, redact=redact_text, router=router, secret=analytics_key(settings))
-    inbox.interactions = interactions
-    events.subscribe(interactions.on_routing_event)
+    inbox, router, handoff, events = connect_inbox(
+        settings, conversations, agent, policy, intake=intake, hours=hours, log=log
+    )
+    interactions = inbox.interactions
     alert_worker, alerts = build_alerts(settings, engine)
     monitor = build_monitor(
         engine,
@@ -233,15 +234,46 @@ def analytics_key(settings: Settings) -> str:
 EXTRA_CHANNEL_KINDS = {"api": ChannelKind.CHAT, "cli": ChannelKind.CHAT}
 
 
-def connect_routing(settings: Settings, engine: sa.Engine, inbox: Inbox) -> tuple[Router, Handoff, RoutingEvents]:
-    """The router and the handoff that joins it to the inbox: escalations become tickets, routing events reach
-    the handoff (and whoever else subscribes), and a person's acceptance is announced to the customer."""
+def connect_inbox(
+    settings: Settings,
+    conversations: ConversationStore,
+    agent: SupportAgent,
+    policy: EscalationPolicy,
+    *,
+    intake: Intake,
+    hours: BusinessHours | None = None,
+    log: InteractionLog | None = None,
+) -> tuple[Inbox, Router, Handoff, RoutingEvents]:
+    """The inbox with every collaborator given at construction, each built before what uses it: routing and
+    the interaction log, the replies (which the hand-off posts through), the hand-off, then the inbox."""
     events = RoutingEvents()
-    router = build_router(settings, engine, listener=events)
-    handoff = Handoff(router, inbox.store, post=inbox.post_reply)
+    router = build_router(settings, conversations.engine, listener=events)
+    interactions = (
+        Interactions(log, conversations, redact=redact_text, router=router, secret=analytics_key(settings))
+        if log is not None
+        else None
+    )
+    mailbox = email_mailbox(settings)
+    addressing = {"email": email_addressing(intake, mailbox)} if mailbox is not None else {}
+    outbox_bell, queued_bell = Doorbell(), Doorbell()
+    replies = Replies(conversations, addressing=addressing, outbox=outbox_bell, interactions=interactions)
+    handoff = Handoff(router, conversations, post=replies.post)
     events.subscribe(handoff.on_event)
-    inbox.handoff = handoff
-    return router, handoff, events
+    if interactions is not None:
+        events.subscribe(interactions.on_routing_event)
+    inbox = Inbox(
+        conversations,
+        agent,
+        policy,
+        intake=intake,
+        hours=hours,
+        outbox=outbox_bell,
+        queued=queued_bell,
+        handoff=handoff,
+        interactions=interactions,
+        replies=replies,
+    )
+    return inbox, router, handoff, events
 
 
 def build_router(settings: Settings, engine: sa.Engine, *, listener: RoutingEvents | None = None) -> Router:
@@ -255,6 +287,15 @@ def build_router(settings: Settings, engine: sa.Engine, *, listener: RoutingEven
     if roster is not None and settings.roster is not None:
         router.sync_roster(roster)
     return router
+
+
+def email_mailbox(settings: Settings) -> SupportMailbox | None:
+    """Our support address and the domains we take mail for; None when e-mail is not configured."""
+    if not settings.email_from:
+        return None
+    return SupportMailbox(
+        settings.email_from, display_name=settings.email_from_name, domains=settings.email_domain_list
+    )
 
 
 def build_agent(
@@ -316,7 +357,13 @@ def ingest_demo_if_empty(runtime: Runtime) -> IngestReport | None:
     return report
 
 
-def build_webchat(settings: Settings, inbox: Inbox, hub: WebchatHub | None = None) -> WebchatService:
+def build_webchat(
+    settings: Settings,
+    inbox: Inbox,
+    hub: WebchatHub | None = None,
+    *,
+    proactive: Callable[[str], tuple[str, str] | None] | None = None,
+) -> WebchatService:
     """The web chat service from the settings: the token secret from `webchat_secret`, or the one generated
     and kept in the data folder on first start; frames relayed through Redis when `redis_url` is set (several
     workers), straight to this process's windows otherwise."""
@@ -328,4 +375,6 @@ def build_webchat(settings: Settings, inbox: Inbox, hub: WebchatHub | None = Non
     hub = hub or WebchatHub()
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url is not None else None
     relay = RedisRelay(hub, redis_url) if redis_url else LocalRelay(hub)
-    return WebchatService(inbox, tokens, hub, human_reply_minutes=settings.webchat_human_reply_minutes, relay=relay)
+    return WebchatService(
+        inbox, tokens, hub, human_reply_minutes=settings.webchat_human_reply_minutes, relay=relay, proactive=proactive
+    )

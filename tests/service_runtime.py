@@ -7,11 +7,10 @@ import sqlalchemy as sa
 
 from agent.agent import SupportAgent
 from agent.escalation import prefers_assistant
-from conversations.inbox import Inbox
 from conversations.intake import Intake
 from conversations.outbox import Outbox
 from conversations.store import ConversationStore
-from frontdesk.runtime import Runtime, connect_routing
+from frontdesk.runtime import Runtime, connect_inbox
 from frontdesk.settings import Settings
 from knowledge.base import KnowledgeBase
 
@@ -19,8 +18,8 @@ from knowledge.base import KnowledgeBase
 def build_test_runtime(settings: Settings, engine: sa.Engine, agent: SupportAgent, knowledge: KnowledgeBase) -> Runtime:
     """The runtime `build_runtime` would make, over an existing engine and the shared demo agent."""
     conversations = ConversationStore(engine)
-    inbox = Inbox(conversations, agent, agent.deps.policy, intake=Intake(engine, back_to_bot=prefers_assistant))
-    router, handoff, events = connect_routing(settings, engine, inbox)
+    intake = Intake(engine, back_to_bot=prefers_assistant)
+    inbox, router, handoff, events = connect_inbox(settings, conversations, agent, agent.deps.policy, intake=intake)
     return Runtime(
         settings=settings,
         engine=engine,

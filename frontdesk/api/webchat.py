@@ -41,7 +41,8 @@ STATIC_FILES = {"widget.js": "text/javascript", "widget.css": "text/css"}
 def start(app: FastAPI, runtime: Runtime) -> WebchatService:
     """Build the web chat for this process and register its channel, so that replies from the outbox (a
     person's answer) reach the visitor's open windows. Called once in the app's lifespan."""
-    service = build_webchat(runtime.settings, runtime.inbox)
+    proactive = runtime.monitor.notice_for if runtime.monitor is not None else None
+    service = build_webchat(runtime.settings, runtime.inbox, proactive=proactive)
     runtime.add_channel(service.channel)
     redact_query_tokens()
     app.state.webchat = service

@@ -17,6 +17,7 @@ from conversations.handoff import CHOSE_ASSISTANT, KEEP_CHATTING, Handoff, Recon
 from conversations.inbox import WITH_A_PERSON, Inbox
 from conversations.intake import Intake
 from conversations.outbox import Outbox
+from conversations.replies import Replies
 from conversations.store import ConversationStore, conversations_table
 from routing import AgentStatus, ChannelKind, HumanAgent, Router, RoutingConfig, TicketState
 
@@ -26,12 +27,13 @@ CONFIG = RoutingConfig(channel_kinds={"api": ChannelKind.CHAT})
 
 def _setup(engine: sa.Engine, agent: SupportAgent) -> tuple[Inbox, Handoff, Router]:
     store = ConversationStore(engine)
-    inbox = Inbox(store, agent, EscalationPolicy(), intake=Intake(engine, back_to_bot=prefers_assistant))
     events = RoutingEvents()
     router = Router(engine, CONFIG, listener=events)
-    handoff = Handoff(router, store, post=inbox.post_reply)
+    replies = Replies(store)
+    handoff = Handoff(router, store, post=replies.post)
     events.subscribe(handoff.on_event)
-    inbox.handoff = handoff
+    intake = Intake(engine, back_to_bot=prefers_assistant)
+    inbox = Inbox(store, agent, EscalationPolicy(), intake=intake, handoff=handoff, replies=replies)
     return inbox, handoff, router
 
 

@@ -13,6 +13,7 @@ from conversations.handoff import Handoff, RoutingEvents
 from conversations.inbox import Inbox, redact_text
 from conversations.intake import Intake
 from conversations.interactions import Interactions
+from conversations.replies import Replies
 from conversations.store import ConversationStore
 from routing import AgentStatus, ChannelKind, HumanAgent, Router, RoutingConfig
 
@@ -22,16 +23,18 @@ SECRET = "test-analytics-key"
 
 def _setup(engine: sa.Engine, agent: SupportAgent) -> tuple[Inbox, Handoff, Router, InteractionLog]:
     store = ConversationStore(engine)
-    inbox = Inbox(store, agent, EscalationPolicy(), intake=Intake(engine, back_to_bot=prefers_assistant))
     events = RoutingEvents()
     router = Router(engine, RoutingConfig(channel_kinds={"api": ChannelKind.CHAT}), listener=events)
-    handoff = Handoff(router, store, post=inbox.post_reply)
-    events.subscribe(handoff.on_event)
-    inbox.handoff = handoff
     log = InteractionLog(engine)
     interactions = Interactions(log, store, redact=redact_text, router=router, secret=SECRET)
-    inbox.interactions = interactions
+    replies = Replies(store, interactions=interactions)
+    handoff = Handoff(router, store, post=replies.post)
+    events.subscribe(handoff.on_event)
     events.subscribe(interactions.on_routing_event)
+    intake = Intake(engine, back_to_bot=prefers_assistant)
+    inbox = Inbox(
+        store, agent, EscalationPolicy(), intake=intake, handoff=handoff, interactions=interactions, replies=replies
+    )
     return inbox, handoff, router, log
 
 
