@@ -3,6 +3,9 @@ without a model call (the offline answerer), over the demo help centre.
 
 Run: .venv/bin/python benchmarks/voice_bench.py [--turns 200]
 
+It also measures the Twilio messaging webhook (`POST /twilio/messages`, a signed SMS): the time to the
+acknowledgement, once the message is stored; the answer is written in the background meanwhile.
+
 Each turn is a signed Twilio Voice webhook (`POST /twilio/voice/turn`) for a new call, sent in-process to the
 app (FastAPI's TestClient): signature check, form parsing, storing the turn, the agent's answer, storing it,
 and the `<Say>`/`<Gather>` TwiML. In the same run it measures two baselines: the agent's answer alone
@@ -92,6 +95,27 @@ def main() -> None:
                 anyio.run(lambda q=f"{question} again {i}": runtime.agent.reply(q, ConversationMemory()))
                 agent_only.append((time.perf_counter() - start) * 1000)
 
+            # An SMS reaching the messaging webhook: stored, then acknowledged (the answer follows in the
+            # background, through the reply worker and the outbox, while the next message comes in).
+            messaging: list[float] = []
+            sms_url = f"{PUBLIC}/twilio/messages"
+            for i, question in enumerate(asked):
+                form = {
+                    "AccountSid": ACCOUNT,
+                    "MessageSid": f"SM{i:032d}",
+                    "From": f"+1666{i:07d}",
+                    "To": "+15005550006",
+                    "Body": question,
+                    "NumMedia": "0",
+                }
+                headers = {"X-Twilio-Signature": validator.compute_signature(sms_url, form)}
+                start = time.perf_counter()
+                response = client.post("/twilio/messages", data=form, headers=headers)
+                messaging.append((time.perf_counter() - start) * 1000)
+                if response.status_code != 200:
+                    msg = f"message {i} answered {response.status_code}: {response.text[:300]}"
+                    raise SystemExit(msg)
+
             health: list[float] = []
             for _ in range(args.turns):
                 start = time.perf_counter()
@@ -101,14 +125,15 @@ def main() -> None:
     webhook_p50 = statistics.median(webhook)
     rows = [
         ("SpeechResult -> TwiML (webhook)", webhook),
+        ("SMS webhook -> acknowledgement", messaging),
         ("baseline: agent answer alone", agent_only),
         ("baseline: GET /healthz", health),
     ]
-    print(f"voice turns: {args.turns} (offline answerer, demo help centre, no model call)")
-    print(f"{'measure':36} {'p50 ms':>8} {'p95 ms':>8} {'p50 ratio':>10}")
+    print(f"voice turns and SMS: {args.turns} each (offline answerer, demo help centre, no model call)")
+    print(f"{'measure':36} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'p50 ratio':>10}")
     for name, values in rows:
         p50 = statistics.median(values)
-        print(f"{name:36} {p50:8.1f} {pct(values, 95):8.1f} {webhook_p50 / p50:10.2f}")
+        print(f"{name:36} {p50:8.1f} {pct(values, 95):8.1f} {pct(values, 99):8.1f} {webhook_p50 / p50:10.2f}")
 
 
 if __name__ == "__main__":
