@@ -5,52 +5,39 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from channels.webchat.protocol import MAX_FRAME_BYTES
-from frontdesk.cli_settings import fail, load_settings
+from frontdesk.cli_settings import err, fail, load_settings, open_runtime, out
 from frontdesk.console.cli import agents_app
 from frontdesk.db import DatabaseError
+from frontdesk.documents_cli import documents_app
+from frontdesk.eval_cli import embedder_from_settings, eval_app
 from frontdesk.keys_cli import keys_app
-from frontdesk.runtime import Runtime, build_runtime, ingest_demo_if_empty
+from frontdesk.report_cli import report_app
+from frontdesk.runtime import ingest_demo_if_empty
 from frontdesk.settings import Settings
 from knowledge.base import IngestProgress
 from knowledge.documents import MetadataValue
-from knowledge.embeddings import SentenceTransformerEmbedder
-from knowledge.errors import KnowledgeError
 from knowledge.web import make_http_client
 
 app = typer.Typer(help="Frontdesk: self-hosted AI customer support.", no_args_is_help=True, add_completion=False)
-documents_app = typer.Typer(help="List and delete knowledge-base documents.", no_args_is_help=True)
-eval_app = typer.Typer(help="Measure quality on data sets.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+# Each command group lives in a module of its own; the top-level commands are here.
 app.add_typer(documents_app, name="documents")
 app.add_typer(eval_app, name="eval")
 app.add_typer(db_app, name="db")
 app.add_typer(agents_app, name="agents")
 app.add_typer(keys_app, name="keys")
-report_app = typer.Typer(help="Reports from the interaction log.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
 WEBSOCKET_MAX_BYTES = 4 * MAX_FRAME_BYTES
 """The largest WebSocket frame uvicorn accepts: a web-chat frame of MAX_FRAME_BYTES characters in UTF-8
 (at most 4 bytes each); console frames are smaller still (4096)."""
-
-out = Console()
-err = Console(stderr=True)
-
-
-def _runtime() -> Runtime:
-    try:
-        return build_runtime(load_settings())
-    except (DatabaseError, KnowledgeError) as exc:
-        fail(str(exc))
 
 
 def _parse_filters(values: list[str]) -> dict[str, MetadataValue]:
@@ -99,7 +86,7 @@ def serve(
     if (problem := several_workers_problem(settings, workers)) is not None:
         fail(problem, code=2)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runtime = _runtime()  # migrates the database, and ingests the demo help centre once, before any worker starts
+    runtime = open_runtime()  # migrates the database, and ingests the demo help centre once, before any worker starts
     report = ingest_demo_if_empty(runtime)
     if report is not None:
         out.print(f"Ingested the demo knowledge base: {len(report.added)} documents.")
@@ -138,7 +125,7 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Ingest documents into the knowledge base (incremental: unchanged documents are skipped)."""
-    runtime = _runtime()
+    runtime = open_runtime()
     settings = runtime.settings
     with (
         make_http_client(timeout=settings.http_timeout, guard=settings.ingest_guard()) as client,
@@ -187,7 +174,7 @@ def search(
 
     if not question.strip():
         fail("the question is empty", code=2)
-    runtime = _runtime()
+    runtime = open_runtime()
     turns = [Turn(role="customer", text=text) for text in history or []]
     passages = runtime.knowledge.search(question, history=turns, k=k, filters=_parse_filters(filters or []) or None)
     if as_json:
@@ -216,167 +203,11 @@ def search(
         out.print(f"   {p.text[:400]}", highlight=False)
 
 
-@documents_app.command("list")
-def documents_list(
-    limit: Annotated[int, typer.Option(min=1)] = 100, offset: Annotated[int, typer.Option(min=0)] = 0
-) -> None:
-    """List ingested documents."""
-    runtime = _runtime()
-    for info in runtime.knowledge.documents(limit=limit, offset=offset):
-        typer.echo(f"{info.id}\t{info.title}\t{info.chunk_count} chunks")
-
-
-@documents_app.command("delete")
-def documents_delete(document_ids: Annotated[list[str], typer.Argument(help="Document ids.")]) -> None:
-    """Delete documents by id."""
-    runtime = _runtime()
-    deleted = runtime.knowledge.delete(document_ids)
-    out.print(f"deleted {deleted} of {len(document_ids)}")
-    if deleted < len(document_ids):
-        raise typer.Exit(1)
-
-
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema."""
-    _runtime()
+    open_runtime()
     out.print("database is at the newest schema")
-
-
-@eval_app.command("retrieval")
-def eval_retrieval(
-    kb: Annotated[Path, typer.Option(help="Knowledge base as JSONL.", exists=True, dir_okay=False, readable=True)],
-    questions: Annotated[
-        Path, typer.Option(help="Questions or dialogue turns as JSONL.", exists=True, dir_okay=False, readable=True)
-    ],
-) -> None:
-    """Measure retrieval (lexical, dense, Frontdesk) and print one JSON object."""
-    from evaluation.retrieval import run_retrieval_eval
-
-    _run_eval(lambda embedder, workdir: run_retrieval_eval(kb, questions, embedder=embedder, workdir=workdir))
-
-
-@eval_app.command("intents")
-def eval_intents(
-    train: Annotated[Path, typer.Option(help="Labelled messages (text,label CSV).", exists=True, dir_okay=False)],
-    test: Annotated[Path, typer.Option(help="Labelled messages to measure on.", exists=True, dir_okay=False)],
-    skills: Annotated[
-        Path | None, typer.Option(help="Skill map JSON (adds skill_accuracy).", exists=True, dir_okay=False)
-    ] = None,
-) -> None:
-    """Train an intent classifier on one file, measure it on another, print one JSON object."""
-    from agent.intents import IntentDataError
-    from evaluation.intents import run_intents_eval
-
-    embedder = _embedder()
-    try:
-        result = run_intents_eval(train, test, skills_json=skills, embedder=embedder)
-    except (IntentDataError, ValueError) as exc:
-        fail(str(exc))
-    sys.stdout.write(json.dumps(result) + "\n")
-
-
-@eval_app.command("dialogues")
-def eval_dialogues(
-    kb: Annotated[Path, typer.Option(help="Knowledge base as JSONL.", exists=True, dir_okay=False)],
-    turns: Annotated[Path, typer.Option(help="Dialogue turns as JSONL.", exists=True, dir_okay=False)],
-) -> None:
-    """Replay dialogue turns through the offline agent and print one JSON object."""
-    from evaluation.dialogues import run_dialogue_eval
-
-    _run_eval(lambda embedder, workdir: run_dialogue_eval(kb, turns, embedder=embedder, workdir=workdir))
-
-
-@eval_app.command("routing")
-def eval_routing(
-    events: Annotated[
-        Path,
-        typer.Option(
-            help="A day of escalations and shift changes as JSONL (python -m evaluation.routing_events).",
-            exists=True,
-            dir_okay=False,
-        ),
-    ],
-    roster: Annotated[
-        Path | None, typer.Option(help="Roster JSON (default: the bundled example).", exists=True, dir_okay=False)
-    ] = None,
-    skills: Annotated[
-        Path | None, typer.Option(help="Skill map JSON to check the roster's skills against.", exists=True)
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the simulated agents' answers.")] = 7,
-) -> None:
-    """Replay a day of escalations with the skills policy and with round robin; print one JSON object."""
-    from evaluation.routing import SimulationSettings, run_routing_eval
-    from routing.roster import EXAMPLE_ROSTER, load_roster
-    from routing.skillmap import SkillMap
-
-    try:
-        skill_map = SkillMap.from_file(skills) if skills is not None else None
-        loaded = load_roster(roster or EXAMPLE_ROSTER, skill_map=skill_map)
-        result = run_routing_eval(events, loaded, settings=SimulationSettings(seed=seed))
-    except ValueError as exc:  # RosterError is a ValueError too
-        fail(str(exc))
-    sys.stdout.write(json.dumps(result) + "\n")
-
-
-@eval_app.command("emerging")
-def eval_emerging(
-    stream: Annotated[
-        Path,
-        typer.Option(
-            help="Messages as CSV: timestamp,channel,text,incident[,customer] (python -m evaluation.emerging_stream).",
-            exists=True,
-            dir_okay=False,
-        ),
-    ],
-    topics: Annotated[
-        Path | None,
-        typer.Option(help="Labelled examples (text,label CSV) minus the stream's texts; default Banking77 train."),
-    ] = None,
-    intents: Annotated[
-        Path | None, typer.Option(help="A trained intent model folder to place messages instead.", file_okay=False)
-    ] = None,
-    manifest: Annotated[
-        Path | None, typer.Option(help="The generator's manifest (default <stream>.incidents.json if present).")
-    ] = None,
-    given_topics: Annotated[
-        bool,
-        typer.Option(
-            "--given-topics",
-            help="Use the stream's own topic column (generated streams have one): the detector alone, no encoding.",
-        ),
-    ] = False,
-) -> None:
-    """Replay a message stream through topics and the emerging-issue detector; print one JSON object."""
-    import os
-
-    from analytics.topics import Encode, TopicAssigner
-    from evaluation.emerging import run_emerging_eval
-
-    assigner: TopicAssigner | None = None
-    encode: Encode | None = None
-    if not given_topics:  # place the messages on topics, as the service does
-        embedder = _embedder()
-        encode = embedder.embed_documents
-        if intents is not None:
-            from agent.intents import IntentClassifier
-            from frontdesk.emerging_topics import IntentTopicAssigner
-
-            assigner = IntentTopicAssigner(IntentClassifier.load(intents, embedder=embedder))
-        elif topics is None:
-            shared = Path(
-                os.environ.get("FRONTDESK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-            )
-            topics = shared / "banking77" / "train.csv"
-            if not topics.is_file():
-                fail(f"no labelled topics at {topics}: pass --topics FILE.csv or --intents DIR")
-    try:
-        result = run_emerging_eval(
-            stream, assigner, encode=encode, topics_csv=topics, manifest=manifest, given=given_topics
-        )
-    except (ValueError, OSError) as exc:
-        fail(str(exc))
-    sys.stdout.write(json.dumps(result) + "\n")
 
 
 @app.command("train-intents")
@@ -403,7 +234,7 @@ def train_intents(
         messages = load_labelled_csv(data)
     except (IntentDataError, ValueError, OSError) as exc:
         fail(str(exc))
-    embedder = _embedder()
+    embedder = embedder_from_settings()
     try:
         classifier = IntentClassifier.train(messages.texts, messages.labels, embedder=embedder, config=config)
     except (IntentDataError, ValueError, OSError) as exc:
@@ -430,7 +261,7 @@ def ask(
 
     if not question.strip():
         fail("the question is empty", code=2)
-    runtime = _runtime()
+    runtime = open_runtime()
     conversation_id = conversation or f"cli-{uuid.uuid4().hex[:12]}"
 
     async def run() -> AgentReply:
@@ -505,62 +336,6 @@ def erase(
     for table, count in sorted(erasure.rows.items()):
         if count:
             out.print(f"  {table}: {count}")
-
-
-@report_app.command("gaps")
-def report_gaps(
-    since: Annotated[str | None, typer.Option(help="Start of the period (ISO 8601; UTC without an offset).")] = None,
-    days: Annotated[int | None, typer.Option(min=1, help="The last N days (default 7).")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="How many topics, most asked first.")] = 10,
-    drafts: Annotated[bool, typer.Option("--drafts", help="Draft an article from what people answered.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Questions the knowledge base could not answer, grouped into topics (what to write next)."""
-    import datetime as dt
-
-    from frontdesk.gaps import GapQuery, print_report, run_report
-
-    if since is not None and days is not None:
-        fail("give --since or --days, not both", code=2)
-    now = dt.datetime.now(dt.UTC)
-    start = now - dt.timedelta(days=days or 7)
-    if since is not None:
-        try:
-            start = dt.datetime.fromisoformat(since)
-        except ValueError:
-            fail(f"--since takes an ISO 8601 date or time such as 2025-03-01, got {since!r}", code=2)
-        start = start.replace(tzinfo=dt.UTC) if start.tzinfo is None else start
-    try:
-        query = GapQuery(since=start, until=now, limit=limit, drafts=drafts)
-    except ValueError as exc:
-        fail(str(exc), code=2)
-    runtime = _runtime()
-    report = run_report(runtime, query)
-    if as_json:
-        sys.stdout.write(json.dumps(report.as_dict()) + "\n")
-    else:
-        print_report(report, out)
-
-
-def _run_eval(run: Callable[[SentenceTransformerEmbedder, Path], Mapping[str, object]]) -> None:
-    """Run an evaluation in a temporary working folder and print its result as one JSON line."""
-    import tempfile
-
-    embedder = _embedder()
-    try:
-        with tempfile.TemporaryDirectory(prefix="frontdesk-eval-") as tmp:
-            result = run(embedder, Path(tmp))
-    except (KnowledgeError, ValueError) as exc:
-        fail(str(exc))
-    sys.stdout.write(json.dumps(result) + "\n")
-
-
-def _embedder() -> SentenceTransformerEmbedder:
-    settings = load_settings()
-    try:
-        return SentenceTransformerEmbedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
-    except KnowledgeError as exc:
-        fail(str(exc))
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -10,7 +10,11 @@ from rich.console import Console
 
 from frontdesk.settings import Settings
 
+if TYPE_CHECKING:
+    from frontdesk.runtime import Runtime
+
 err = Console(stderr=True)
+out = Console()
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -26,3 +30,15 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"FRONTDESK_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         fail(f"invalid settings: {problems}")
+
+
+def open_runtime() -> Runtime:
+    """The service's parts over the configured database and knowledge base, or a clear message and exit 1."""
+    from frontdesk.db import DatabaseError
+    from frontdesk.runtime import build_runtime
+    from knowledge.errors import KnowledgeError
+
+    try:
+        return build_runtime(load_settings())
+    except (DatabaseError, KnowledgeError) as exc:
+        fail(str(exc))
