@@ -15,7 +15,7 @@ from analytics import EventKind, InteractionLog
 from analytics.tables import alerts_table, deliveries_table
 from conversations.intake import inbound_receipts_table, pending_replies_table
 from conversations.outbox import delivery_status_table, outbox_table
-from conversations.store import conversations_table, messages_table
+from conversations.store import conversations_table, delete_conversations
 from routing import Router
 
 CHANNEL_PREFIXES = ("", "whatsapp:", "sms:", "messenger:")
@@ -84,13 +84,10 @@ def erase_customer(
             ("outbox", outbox_table),
             ("pending_replies", pending_replies_table),
             ("inbound_receipts", inbound_receipts_table),
-            ("messages", messages_table),
         ):
             erasure.rows[name] = conn.execute(sa.delete(table).where(table.c.conversation_id.in_(ids))).rowcount
         # conversation keys, attachments and console notes go with their conversation or message (ON DELETE CASCADE)
-        erasure.rows["conversations"] = conn.execute(
-            sa.delete(conversations_table).where(conversations_table.c.id.in_(ids))
-        ).rowcount
+        erasure.rows["messages"], erasure.rows["conversations"] = delete_conversations(conn, ids)
         erasure.rows["alert_examples"] = _scrub_alert_examples(conn, their_texts)
     if router is not None:
         erasure.rows["routing_tickets"] = router.erase_conversations(ids)

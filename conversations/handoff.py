@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from agent.types import AgentReply
 from conversations.intake import utc
 from conversations.sender_trust import with_unverified_line
-from conversations.store import Conversation, ConversationStore, conversations_table
+from conversations.store import Conversation, ConversationStore, conversations_table, update_conversation
 from knowledge.documents import Turn
 from routing import Escalated, EscalationRequest, EventKind, Router, RoutingError, RoutingEvent, TicketState
 
@@ -250,12 +250,9 @@ class Handoff:
         return Reconciled(escalated_again, marked_resolved, closed)
 
     def _set_status(self, conversation_id: str, status: str, *, only_if: str) -> None:
-        c = conversations_table.c
         with self.store.engine.begin() as conn:
-            conn.execute(
-                sa.update(conversations_table)
-                .where(c.id == conversation_id, c.status == only_if)
-                .values(status=status, updated_at=dt.datetime.now(dt.UTC))
+            update_conversation(
+                conn, conversation_id, only_if_status=only_if, status=status, updated_at=dt.datetime.now(dt.UTC)
             )
 
 

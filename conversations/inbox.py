@@ -43,8 +43,8 @@ from conversations.store import (
     Conversation,
     ConversationStore,
     StoredMessage,
-    conversations_table,
-    messages_table,
+    insert_message,
+    update_conversation,
 )
 from knowledge.documents import Citation, Turn
 
@@ -416,22 +416,13 @@ class Inbox:
             if removed != len(claim.message_ids):
                 msg = f"the lease on conversation {claim.conversation_id!r} ran out before its answer was stored"
                 raise ConversationBusyError(msg)
-            answer_id = conn.execute(
-                sa.insert(messages_table).values(
-                    conversation_id=claim.conversation_id,
-                    role="agent",
-                    text=reply.text,
-                    original_text=None,
-                    details=_json(reply_details(reply)),
-                    created_at=now,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
+            answer_id = insert_message(
+                conn, claim.conversation_id, "agent", reply.text, now=now, details=_json(reply_details(reply))
+            )
             values: dict[str, Any] = {"updated_at": now, "bot_turns": memory.bot_turns + 1, "ungrounded_streak": streak}
             if reply.escalation is not None:
                 values.update(status="escalated", escalation_reason=reply.escalation.reason.value, escalated_at=now)
-            conn.execute(
-                sa.update(conversations_table).where(conversations_table.c.id == claim.conversation_id).values(**values)
-            )
+            update_conversation(conn, claim.conversation_id, **values)
             if outbound is not None:
                 enqueue(conn, outbound, dedupe_key=outbound.message_id, now=now)
         return int(answer_id)

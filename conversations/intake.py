@@ -19,7 +19,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from channels.messages import Attachment, InboundMessage, ThreadKey
-from conversations.store import Conversation, conversation_from_row, conversations_table, messages_table, metadata
+from conversations.store import (
+    Conversation,
+    conversation_from_row,
+    conversations_table,
+    insert_conversation,
+    insert_message,
+    messages_table,
+    metadata,
+    update_conversation,
+)
 
 conversation_keys_table = sa.Table(
     "conversation_keys",
@@ -221,17 +230,14 @@ class Intake:
                     | ({"dropped": dropped[i]} if i in dropped else {})
                     for i, a in enumerate(message.attachments)
                 ]
-            message_id = int(
-                conn.execute(
-                    sa.insert(messages_table).values(
-                        conversation_id=conversation.id,
-                        role="customer",
-                        text=redacted,
-                        original_text=text if redacted != text else None,
-                        details=json.loads(json.dumps(details, default=str)),
-                        created_at=now,
-                    )
-                ).inserted_primary_key[0]  # type: ignore[index]
+            message_id = insert_message(
+                conn,
+                conversation.id,
+                "customer",
+                redacted,
+                now=now,
+                original_text=text if redacted != text else None,
+                details=json.loads(json.dumps(details, default=str)),
             )
             for attachment in kept:
                 conn.execute(
@@ -247,15 +253,13 @@ class Intake:
             if dropped:
                 names = [message.attachments[i].filename[:200] for i in sorted(dropped)]
                 reasons = "; ".join(dict.fromkeys(dropped.values()))
-                conn.execute(
-                    sa.insert(messages_table).values(
-                        conversation_id=conversation.id,
-                        role="system",
-                        text=f"Attachments not kept ({', '.join(names)}): {reasons}. The message itself is stored.",
-                        original_text=None,
-                        details={"event": "attachments_dropped", "message_id": message_id, "dropped": names},
-                        created_at=now,
-                    )
+                insert_message(
+                    conn,
+                    conversation.id,
+                    "system",
+                    f"Attachments not kept ({', '.join(names)}): {reasons}. The message itself is stored.",
+                    now=now,
+                    details={"event": "attachments_dropped", "message_id": message_id, "dropped": names},
                 )
             if message.provider_message_id is not None:
                 conn.execute(
@@ -289,9 +293,7 @@ class Intake:
                 updates["our_address"] = message.recipient[:256]
             if message.subject and conversation.subject is None:
                 updates["subject"] = message.subject[:512]
-            conn.execute(
-                sa.update(conversations_table).where(conversations_table.c.id == conversation.id).values(**updates)
-            )
+            update_conversation(conn, conversation.id, **updates)
         dropped_names = tuple(message.attachments[i].filename for i in sorted(dropped))
         return Receipt(
             conversation.id,
@@ -360,22 +362,16 @@ class Intake:
                 if match is not None:
                     return match, False
             conversation_id = new_conversation_id(message.channel)
-        values = {
-            "id": conversation_id,
-            "channel": message.channel,
-            "customer_ref": message.sender[:256],
-            "status": "bot",
-            "language": None,
-            "bot_turns": 0,
-            "ungrounded_streak": 0,
-            "escalation_reason": None,
-            "our_address": message.recipient[:256] if message.recipient else None,
-            "subject": message.subject[:512] if message.subject else None,
-            "created_at": now,
-            "updated_at": now,
-        }
-        conn.execute(sa.insert(table).values(**values))
-        return Conversation(**values), True  # type: ignore[arg-type]
+        created = insert_conversation(
+            conn,
+            conversation_id,
+            channel=message.channel,
+            customer_ref=message.sender[:256],
+            now=now,
+            our_address=message.recipient[:256] if message.recipient else None,
+            subject=message.subject[:512] if message.subject else None,
+        )
+        return created, True
 
     def _match(
         self, conn: sa.Connection, message: InboundMessage, key: ThreadKey, now: dt.datetime

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from channels.base import Channel, DeliveryError
 from channels.messages import Delivery, Link, OutboundMessage
 from conversations.intake import record_keys, utc
-from conversations.store import conversations_table, messages_table, metadata
+from conversations.store import insert_message, metadata, update_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -303,21 +303,15 @@ class Outbox:
                 .where(outbox_table.c.id == entry.id)
                 .values(status=FAILED, claim=None, claimed_until=None, last_error=error[:2000])
             )
-            conn.execute(
-                sa.insert(messages_table).values(
-                    conversation_id=entry.conversation_id,
-                    role="system",
-                    text=f"A reply could not be delivered on {entry.channel}: {error}",
-                    original_text=None,
-                    details={"outbox_id": entry.id, "delivery": "failed", "error": error[:2000]},
-                    created_at=now,
-                )
+            insert_message(
+                conn,
+                entry.conversation_id,
+                "system",
+                f"A reply could not be delivered on {entry.channel}: {error}",
+                now=now,
+                details={"outbox_id": entry.id, "delivery": "failed", "error": error[:2000]},
             )
-            conn.execute(
-                sa.update(conversations_table)
-                .where(conversations_table.c.id == entry.conversation_id)
-                .values(updated_at=now)
-            )
+            update_conversation(conn, entry.conversation_id, updated_at=now)
 
     def record_status(
         self, channel: str, provider_message_id: str, status: str, *, error_code: str | None = None
@@ -356,15 +350,13 @@ class Outbox:
                 == 1
             )
             if recorded and status in NOT_DELIVERED:
-                conn.execute(
-                    sa.insert(messages_table).values(
-                        conversation_id=row.conversation_id,
-                        role="system",
-                        text=f"A reply was not delivered on {channel} ({status}, error {error_code or 'unknown'}).",
-                        original_text=None,
-                        details={"outbox_id": row.outbox_id, "delivery": status, "error_code": error_code},
-                        created_at=now,
-                    )
+                insert_message(
+                    conn,
+                    row.conversation_id,
+                    "system",
+                    f"A reply was not delivered on {channel} ({status}, error {error_code or 'unknown'}).",
+                    now=now,
+                    details={"outbox_id": row.outbox_id, "delivery": status, "error_code": error_code},
                 )
             current = conn.execute(
                 sa.select(table.status).where(

@@ -13,15 +13,19 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import sqlalchemy as sa
-
 from channels.email import SupportMailbox, new_reply_token, reply_address, reply_key
 from channels.email.threads import REPLY_KEY_PREFIX
 from channels.messages import Link, OutboundMessage
 from conversations.intake import Intake
 from conversations.interactions import Interactions
 from conversations.outbox import Doorbell, enqueue
-from conversations.store import Conversation, ConversationStore, StoredMessage, conversations_table, messages_table
+from conversations.store import (
+    Conversation,
+    ConversationStore,
+    StoredMessage,
+    insert_message,
+    update_conversation,
+)
 
 Addressing = Callable[[Conversation, OutboundMessage], OutboundMessage]
 """Gives an outgoing message what its channel needs beyond the conversation (an e-mail's Reply-To)."""
@@ -85,21 +89,8 @@ class Replies:
         now = dt.datetime.now(dt.UTC)
         payload = json.loads(json.dumps({**(details or {}), "outbox_message_id": outbound.message_id}, default=str))
         with self.store.engine.begin() as conn:
-            new_id = int(
-                conn.execute(
-                    sa.insert(messages_table).values(
-                        conversation_id=conversation_id,
-                        role=author,
-                        text=text,
-                        original_text=None,
-                        details=payload,
-                        created_at=now,
-                    )
-                ).inserted_primary_key[0]  # type: ignore[index]
-            )
-            conn.execute(
-                sa.update(conversations_table).where(conversations_table.c.id == conversation_id).values(updated_at=now)
-            )
+            new_id = insert_message(conn, conversation_id, author, text, now=now, details=payload)
+            update_conversation(conn, conversation_id, updated_at=now)
             enqueue(conn, outbound, dedupe_key=outbound.message_id, now=now)
         self.outbox.ring()
         if author == "human" and self.interactions is not None:

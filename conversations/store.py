@@ -110,6 +110,87 @@ def _stored(row: sa.Row[Any]) -> StoredMessage:
     )
 
 
+def insert_conversation(
+    conn: sa.Connection,
+    conversation_id: str,
+    *,
+    channel: str,
+    customer_ref: str | None,
+    now: dt.datetime,
+    our_address: str | None = None,
+    subject: str | None = None,
+) -> Conversation:
+    """A new conversation, held by the assistant, in the caller's transaction."""
+    values = {
+        "id": conversation_id,
+        "channel": channel,
+        "customer_ref": customer_ref,
+        "status": "bot",
+        "language": None,
+        "bot_turns": 0,
+        "ungrounded_streak": 0,
+        "escalation_reason": None,
+        "our_address": our_address,
+        "subject": subject,
+        "created_at": now,
+        "updated_at": now,
+    }
+    conn.execute(sa.insert(conversations_table).values(**values))
+    return Conversation(**values)  # type: ignore[arg-type]
+
+
+def insert_message(
+    conn: sa.Connection,
+    conversation_id: str,
+    role: str,
+    text: str,
+    *,
+    now: dt.datetime,
+    original_text: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> int:
+    """Store one message in the caller's transaction; its id. (With `update_conversation` and
+    `delete_conversations`, the only code that writes the conversation tables.)"""
+    result = conn.execute(
+        sa.insert(messages_table).values(
+            conversation_id=conversation_id,
+            role=role,
+            text=text,
+            original_text=original_text,
+            details=details if details is not None else {},
+            created_at=now,
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def update_conversation(
+    conn: sa.Connection,
+    conversation_id: str,
+    *,
+    unless_status: str | None = None,
+    only_if_status: str | None = None,
+    **values: Any,
+) -> int:
+    """Change a conversation's columns in the caller's transaction (optionally only from, or not from, a status);
+    how many rows changed (0 or 1)."""
+    c = conversations_table.c
+    query = sa.update(conversations_table).where(c.id == conversation_id)
+    if unless_status is not None:
+        query = query.where(c.status != unless_status)
+    if only_if_status is not None:
+        query = query.where(c.status == only_if_status)
+    return int(conn.execute(query.values(**values)).rowcount or 0)
+
+
+def delete_conversations(conn: sa.Connection, conversation_ids: Sequence[str]) -> tuple[int, int]:
+    """Delete conversations and their messages in the caller's transaction: (messages, conversations) deleted."""
+    ids = list(conversation_ids)
+    messages = conn.execute(sa.delete(messages_table).where(messages_table.c.conversation_id.in_(ids))).rowcount
+    conversations = conn.execute(sa.delete(conversations_table).where(conversations_table.c.id.in_(ids))).rowcount
+    return int(messages or 0), int(conversations or 0)
+
+
 class ConversationStore:
     """Reads and writes conversations and messages.
 
@@ -136,30 +217,16 @@ class ConversationStore:
             ).first()
             if row is not None:
                 return conversation_from_row(row)
-            now = _now()
-            values = {
-                "id": conversation_id,
-                "channel": channel,
-                "customer_ref": customer_ref,
-                "status": "bot",
-                "language": None,
-                "bot_turns": 0,
-                "ungrounded_streak": 0,
-                "escalation_reason": None,
-                "our_address": None,
-                "subject": None,
-                "created_at": now,
-                "updated_at": now,
-            }
             try:
                 with conn.begin_nested():
-                    conn.execute(sa.insert(conversations_table).values(**values))
+                    return insert_conversation(
+                        conn, conversation_id, channel=channel, customer_ref=customer_ref, now=_now()
+                    )
             except sa.exc.IntegrityError:
                 row = conn.execute(
                     sa.select(conversations_table).where(conversations_table.c.id == conversation_id)
                 ).one()
                 return conversation_from_row(row)
-            return Conversation(**values)  # type: ignore[arg-type]
 
     def get(self, conversation_id: str, *, conn: sa.Connection | None = None) -> Conversation | None:
         with self._reading(conn) as reading:
@@ -180,20 +247,10 @@ class ConversationStore:
         now = _now()
         payload = json.loads(json.dumps(details or {}, default=str))
         with self.engine.begin() as conn:
-            result = conn.execute(
-                sa.insert(messages_table).values(
-                    conversation_id=conversation_id,
-                    role=role,
-                    text=text,
-                    original_text=original_text,
-                    details=payload,
-                    created_at=now,
-                )
+            new_id = insert_message(
+                conn, conversation_id, role, text, now=now, original_text=original_text, details=payload
             )
-            conn.execute(
-                sa.update(conversations_table).where(conversations_table.c.id == conversation_id).values(updated_at=now)
-            )
-            new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            update_conversation(conn, conversation_id, updated_at=now)
         return StoredMessage(new_id, conversation_id, role, text, original_text, payload, now)
 
     def messages(
@@ -270,14 +327,8 @@ class ConversationStore:
             if value is not None:
                 values[key] = value
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(conversations_table).where(conversations_table.c.id == conversation_id).values(**values)
-            )
+            update_conversation(conn, conversation_id, **values)
 
     def delete(self, conversation_ids: Sequence[str]) -> int:
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(messages_table).where(messages_table.c.conversation_id.in_(list(conversation_ids))))
-            result = conn.execute(
-                sa.delete(conversations_table).where(conversations_table.c.id.in_(list(conversation_ids)))
-            )
-        return int(result.rowcount or 0)
+            return delete_conversations(conn, conversation_ids)[1]

@@ -30,7 +30,7 @@ from channels.webchat.tokens import VisitorSession, VisitorTokens, new_visitor_i
 from conversations.handoff import wait_notice
 from conversations.inbox import Answered, Inbox, Received, redact_text
 from conversations.intake import new_conversation_id, utc
-from conversations.store import StoredMessage, conversations_table, messages_table
+from conversations.store import StoredMessage, insert_message, update_conversation
 from routing import Escalated
 
 logger = logging.getLogger(__name__)
@@ -263,35 +263,21 @@ class WebchatService:
 
     def _escalate(self, conversation_id: str, notice: str) -> bool:
         now = dt.datetime.now(dt.UTC)
-        conversations = conversations_table.c
+        reason = EscalationReason.CUSTOMER_ASKED.value
         with self.engine.begin() as conn:
-            changed = conn.execute(
-                sa.update(conversations_table)
-                .where(conversations.id == conversation_id, conversations.status != "escalated")
-                .values(
-                    status="escalated",
-                    escalation_reason=EscalationReason.CUSTOMER_ASKED.value,
-                    escalated_at=now,
-                    updated_at=now,
-                )
-            ).rowcount
+            changed = update_conversation(
+                conn,
+                conversation_id,
+                unless_status="escalated",
+                status="escalated",
+                escalation_reason=reason,
+                escalated_at=now,
+                updated_at=now,
+            )
             if changed != 1:
                 return False
-            conn.execute(
-                sa.insert(messages_table).values(
-                    conversation_id=conversation_id,
-                    role="system",
-                    text=notice,
-                    original_text=None,
-                    details={
-                        "event": "human_requested",
-                        "reason": EscalationReason.CUSTOMER_ASKED.value,
-                        "channel": CHANNEL,
-                        VISIBLE: True,
-                    },
-                    created_at=now,
-                )
-            )
+            details = {"event": "human_requested", "reason": reason, "channel": CHANNEL, VISIBLE: True}
+            insert_message(conn, conversation_id, "system", notice, now=now, details=details)
         return True
 
     async def rate(self, session: VisitorSession, score: int, comment: str | None = None) -> Frame:

@@ -55,3 +55,16 @@ def test_the_conversation_core_lives_outside_the_composition_root() -> None:
     moved = ("inbox", "intake", "outbox", "handoff", "hours", "interactions", "erasure", "webchat", "store")
     assert all((ROOT / "conversations" / f"{name}.py").is_file() for name in moved)
     assert not [name for name in moved if (ROOT / "frontdesk" / f"{name}.py").exists()]
+
+
+def test_only_the_store_writes_the_conversation_tables() -> None:
+    import re
+
+    writes = re.compile(r"sa\.(insert|update|delete)\((messages_table|conversations_table)\)")
+    writers = sorted(
+        str(module.relative_to(ROOT))
+        for package in OURS
+        for module in (ROOT / package).rglob("*.py")
+        if writes.search(module.read_text(encoding="utf-8"))
+    )
+    assert writers == ["conversations/store.py"], f"the conversation tables are written in {writers}"
