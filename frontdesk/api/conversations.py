@@ -15,12 +15,13 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
-from agent.types import AgentReply, TextDelta
+from agent.types import AgentReply, Escalation, Intent, Sentiment, TextDelta
 from conversations.inbox import Answered, Inbox, reply_details
 from frontdesk.api.auth import ConversationReader, ConversationWriter
 from frontdesk.api.deps import get_runtime
 from frontdesk.api.throttle import AddressMessageLimit
 from frontdesk.runtime import Runtime
+from knowledge.documents import Citation
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 API_CHANNEL = "api"
@@ -50,6 +51,24 @@ class MessageIn(BaseModel):
         return value
 
 
+class AnswerOut(BaseModel):
+    """The agent's answer to one customer message, with the stored ids of both."""
+
+    text: str
+    citations: list[Citation] = Field(description="The knowledge-base passages the answer cites.")
+    confidence: float
+    grounded: bool = Field(description="Every sentence is supported by the passages it cites.")
+    intent: Intent | None
+    sentiment: Sentiment
+    escalation: Escalation | None = Field(description="Set when the conversation went to a person.")
+    answered_from_knowledge: bool
+    writer: str = Field(description="What wrote the answer: the model's name, or the offline writer.")
+    standalone_question: str
+    timings_ms: dict[str, float]
+    message_id: int | None = Field(description="The stored answer's id.")
+    customer_message_id: int = Field(description="The stored id of the customer's message.")
+
+
 def reply_json(reply: AgentReply) -> dict[str, Any]:
     return {"text": reply.text, **reply_details(reply)}
 
@@ -67,7 +86,12 @@ def _sse(event: str, data: object) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-@router.post("/{conversation_id}/messages", response_model=None, dependencies=[AddressMessageLimit])
+@router.post(
+    "/{conversation_id}/messages",
+    response_model=AnswerOut,
+    dependencies=[AddressMessageLimit],
+    responses={200: {"content": {"text/event-stream": {}}, "description": "The answer, or its stream of events."}},
+)
 async def post_message(
     conversation_id: ConversationId,
     message: MessageIn,
