@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, WebSocket, status
@@ -170,16 +170,73 @@ async def limit_handoffs(request: Request, visitor: VisitorDep) -> None:
     await enforce(request, ("handoffs_per_visitor", visitor.visitor_id), ("handoffs_per_address", address))
 
 
+class SessionOut(BaseModel):
+    token: str = Field(description="Keep it: it resumes the conversation and is the only way to read or write it.")
+    visitor_id: str
+    conversation_id: str
+    expires_at: str
+
+
+class SourceOut(BaseModel):
+    title: str
+    url: str | None
+
+
+class HistoryItemOut(BaseModel):
+    id: int
+    role: str
+    text: str
+    created_at: str
+    citations: list[SourceOut]
+    client_id: str | None = None
+
+
+class HistoryOut(BaseModel):
+    conversation_id: str
+    status: str
+    notice: str | None
+    rating: int | None
+    messages: list[HistoryItemOut]
+
+
+class ReplyOut(BaseModel):
+    type: Literal["reply"]
+    id: str = Field(description="The client's message id.")
+    message_id: int | None = Field(description="The stored answer's id.")
+    customer_message_id: int | None
+    text: str
+    citations: list[SourceOut]
+    escalated: bool
+
+
+class StatusOut(BaseModel):
+    type: Literal["status"]
+    status: str
+    reason: str | None
+    text: str | None = Field(description="A message for the transcript.")
+    notice: str | None = Field(description="A short line shown while the status lasts.")
+
+
+class AnsweredOut(BaseModel):
+    reply: ReplyOut | None = Field(description="None only while another request answers this very message.")
+    status: StatusOut | None = Field(description="Set when the conversation went to a person, or came back.")
+
+
+class RatedOut(BaseModel):
+    type: Literal["rated"]
+    score: int
+
+
 @api.post("/sessions", status_code=status.HTTP_201_CREATED, dependencies=[NewSessionLimit])
-async def create_session(service: WebchatDep) -> dict[str, str]:
+async def create_session(service: WebchatDep) -> SessionOut:
     """Start a visitor's conversation; the token resumes it and is the only way to read or write it."""
     session = await service.start_session()
-    return {
-        "token": session.token,
-        "visitor_id": session.visitor.visitor_id,
-        "conversation_id": session.visitor.conversation_id,
-        "expires_at": session.expires_at.isoformat(),
-    }
+    return SessionOut(
+        token=session.token,
+        visitor_id=session.visitor.visitor_id,
+        conversation_id=session.visitor.conversation_id,
+        expires_at=session.expires_at.isoformat(),
+    )
 
 
 @api.get("/history")
@@ -187,13 +244,13 @@ async def get_history(
     service: WebchatDep,
     visitor: VisitorDep,
     after: Annotated[int | None, Query(ge=0, description="Only messages after this message id")] = None,
-) -> dict[str, Any]:
+) -> HistoryOut:
     """The visitor's conversation: status, latest rating and messages, oldest first."""
     try:
         history = await service.history(visitor, after=after)
     except ConversationNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    return history.as_json()
+    return HistoryOut.model_validate(history.as_json())
 
 
 class MessageIn(BaseModel):
@@ -216,7 +273,12 @@ def _sse(frame: dict[str, Any]) -> bytes:
     return f"event: {frame['type']}\ndata: {json.dumps(frame, ensure_ascii=False)}\n\n".encode()
 
 
-@api.post("/messages", response_model=None, dependencies=[Depends(limit_visitor_messages)])
+@api.post(
+    "/messages",
+    response_model=AnsweredOut,
+    dependencies=[Depends(limit_visitor_messages)],
+    responses={200: {"content": {"text/event-stream": {}}, "description": "The answer, or its stream of frames."}},
+)
 async def post_message(
     message: MessageIn, service: WebchatDep, visitor: VisitorDep, request: Request
 ) -> dict[str, Any] | StreamingResponse:
@@ -243,9 +305,9 @@ async def post_message(
 
 
 @api.post("/human", dependencies=[Depends(limit_handoffs)])
-async def ask_for_human(service: WebchatDep, visitor: VisitorDep) -> dict[str, Any]:
+async def ask_for_human(service: WebchatDep, visitor: VisitorDep) -> StatusOut:
     """Hand the conversation to a person; the answer says roughly when one will reply."""
-    return await service.request_human(visitor)
+    return StatusOut.model_validate(await service.request_human(visitor))
 
 
 class RatingIn(BaseModel):
@@ -254,9 +316,9 @@ class RatingIn(BaseModel):
 
 
 @api.post("/rating")
-async def rate_conversation(rating: RatingIn, service: WebchatDep, visitor: VisitorDep) -> dict[str, Any]:
+async def rate_conversation(rating: RatingIn, service: WebchatDep, visitor: VisitorDep) -> RatedOut:
     """Rate the conversation from 1 to 5, with an optional comment (the latest rating counts)."""
-    return await service.rate(visitor, rating.score, rating.comment)
+    return RatedOut.model_validate(await service.rate(visitor, rating.score, rating.comment))
 
 
 # The WebSocket.
