@@ -123,7 +123,13 @@ def redis_url() -> str:
 
     url = os.environ.get("FRONTDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+        client = redis.Redis.from_url(url, socket_connect_timeout=3)
+        client.ping()
+        # Rate limits count in Redis for an hour: a run starts from none of an earlier run's counts.
+        from frontdesk.rate_limits import KEY_PREFIX
+
+        for key in client.scan_iter(match=f"{KEY_PREFIX}*", count=1000):
+            client.delete(key)
     except redis.exceptions.RedisError as exc:
         pytest.fail(
             f"Redis is not answering at {url} ({exc}). Start it with 'redis-server --daemonize yes' "

@@ -91,6 +91,7 @@ def test_a_console_reply_on_one_worker_reaches_a_web_chat_held_by_another(
         "FRONTDESK_DEMO_KB": "false",
         "FRONTDESK_WEBCHAT_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
         "FRONTDESK_LOG_LEVEL": "info",
+        "FRONTDESK_RATE_LIMIT_SESSIONS": "1000/minute",  # counted in the shared Redis, with other tests' sessions
     }
     ports = free_port(), free_port()
     folders = tmp_path / "a", tmp_path / "b"
@@ -182,6 +183,9 @@ def test_serve_with_two_workers_answers_visitors(scratch_postgres_url: str, redi
         "FRONTDESK_CHROMA_PORT": str(chroma_port),
         "FRONTDESK_CHROMA_COLLECTION": f"workers_{uuid.uuid4().hex[:8]}",
         "FRONTDESK_WEBCHAT_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
+        # the limits count in the shared Redis, where earlier tests from 127.0.0.1 have counted too
+        "FRONTDESK_RATE_LIMIT_SESSIONS": "1000/minute",
+        "FRONTDESK_RATE_LIMIT_MESSAGES_PER_ADDRESS": "1000/minute",
     }
     log_path = tmp_path / "serve.log"
     base = f"http://127.0.0.1:{port}"
@@ -208,7 +212,9 @@ def test_serve_with_two_workers_answers_visitors(scratch_postgres_url: str, redi
                 assert time.monotonic() < deadline, f"not two workers: {_children(serve.pid)}"
                 time.sleep(0.3)
             for _ in range(4):  # new connections each time: both workers take some
-                session = httpx.post(f"{base}/v1/webchat/sessions", timeout=30).json()
+                started = httpx.post(f"{base}/v1/webchat/sessions", timeout=30)
+                assert started.status_code == 201, started.text
+                session = started.json()
                 answer = httpx.post(
                     f"{base}/v1/webchat/messages",
                     json={"text": "Where is your Lakeview store?"},

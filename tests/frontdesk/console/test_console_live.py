@@ -86,8 +86,10 @@ def test_offers_and_customer_messages_reach_the_page_at_once(console: ConsoleHar
             offer["ticket"]["conversation_id"] == "c-live" and offer["ticket"]["reason"] == "customer_asked_for_human"
         )
         assert ana.post(f"/offers/{offer['id']}/accept").status_code == 200
-        held = _until(ws, lambda f: f["type"] == "state" and f["conversations"])
-        assert held[-1]["offers"] == [] and held[-1]["conversations"][0]["ticket"]["state"] == "assigned"
+        # State frames are snapshots: one built just before the acceptance may still show the offer, so wait for
+        # the first that shows the conversation held and no offer.
+        held = _until(ws, lambda f: f["type"] == "state" and f["conversations"] and not f["offers"])
+        assert held[-1]["conversations"][0]["ticket"]["state"] == "assigned"
 
         ws.send_json({"type": "watch", "conversation_id": "c-other"})
         refused = _until(ws, lambda f: f["type"] == "error")
