@@ -77,8 +77,8 @@ _IBAN_LENGTHS = {
 }  # fmt: skip
 
 _CARD_SHAPE = re.compile(r"\d+(?:[ -]\d+)*")
-_SSN = re.compile(r"(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}")
-_SSN_IN_RUN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
+# A social security number, alone (fullmatch) or standing apart inside a longer run of digit groups (finditer).
+_SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
 _NINO_PREFIX = re.compile(r"(?<!\w)(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?$", re.IGNORECASE)
 _NINO_DIGITS = re.compile(r"\d{2} ?\d{2} ?\d{2}")
 _NINO_SUFFIX = re.compile(r" ?[A-D](?!\w)", re.IGNORECASE)
@@ -259,7 +259,7 @@ def _spans(text: str) -> Iterator[tuple[PiiKind, int, int]]:
             # A long run of digit groups may be several numbers written one after the other: its social security
             # numbers first (their shape is the stricter one), then the cards between them.
             cursor = start
-            for ssn in _SSN_IN_RUN.finditer(text, start, end):
+            for ssn in _SSN.finditer(text, start, end):
                 yield "NATIONAL_ID", *ssn.span()
                 yield from _cards_between(text, cursor, ssn.start())
                 cursor = ssn.end()

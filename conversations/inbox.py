@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -32,7 +32,7 @@ from agent.escalation import EscalationPolicy
 from agent.guardrails import redact
 from agent.sentiment import analyze_sentiment
 from agent.types import AgentReply, Escalation, EscalationReason, Intent, Sentiment, SentimentLabel, TextDelta
-from channels.messages import InboundMessage, Link, OutboundMessage
+from channels.messages import InboundMessage, Link
 from conversations.handoff import Handoff, summarize, wait_notice
 from conversations.hours import BusinessHours
 from conversations.intake import Claim, Intake, Receipt, pending_replies_table
@@ -399,7 +399,7 @@ class Inbox:
         pending = pending_replies_table.c
         # Addressing may record keys (an e-mail reply token): it runs before the transaction, not inside it.
         outbound = (
-            self.outbound(
+            self.replies.outbound(
                 conversation,
                 reply.text,
                 author="agent",
@@ -428,18 +428,6 @@ class Inbox:
         return int(answer_id)
 
     # Replies from people and the system, and delivery details.
-
-    def outbound(
-        self,
-        conversation: Conversation,
-        text: str,
-        *,
-        author: str,
-        message_id: str,
-        citations: Sequence[Link] = (),
-    ) -> OutboundMessage:
-        """The message that carries `text` to the conversation's customer on its channel."""
-        return self.replies.outbound(conversation, text, author=author, message_id=message_id, citations=citations)
 
     def post_reply(
         self, conversation_id: str, text: str, *, author: str = "human", details: dict[str, Any] | None = None
